@@ -5,7 +5,10 @@ Measures, in one run on the same machine:
 - edgesed's engine on the model, after warm-up: median/min/p90 of ``Engine.run`` (one patch,
   everything in the arena, recurrent state carried), each timed with ``perf_counter_ns``;
 - the ``tflite-micro`` interpreter and ``ai-edge-litert`` (XNNPACK, one thread) running an int8
-  TFLite network of the same layers and MACs (:mod:`edgesed.tflite_twin`; M20k only);
+  TFLite network of the same layers and MACs: for M20k the twin of :mod:`edgesed.tflite_twin`;
+  for an int8 graph (``ds-cnn``, ``m20k-s8``, any imported ``.tflite``) *the same model*,
+  exported by :func:`edgesed.tflite.exporter.to_tflite`, on the same input, and TFLM's output
+  is checked against edgesed's (``tflite_micro.bit_exact``);
 - cold start: a fresh process that imports edgesed, builds the engine and runs one frame, once
   with an empty Numba cache (everything compiles) and once with the cache that run left.
 
@@ -61,7 +64,7 @@ t0 = time.perf_counter()
 import numpy as np
 from edgesed import models
 from edgesed.engine import Engine
-g = models.build(sys.argv[1])
+g = models.load(sys.argv[1])
 e = Engine(g)
 e.run(np.zeros(g.input.shape, np.int8))
 print(time.perf_counter() - t0)
@@ -80,10 +83,34 @@ def cold_start(model: str = "m20k") -> dict:
     return {"empty_cache_s": times[0], "warm_cache_s": times[1]}
 
 
+def _is_int8(graph: Graph) -> bool:
+    from edgesed.graph_s8 import S8_OPS
+
+    return all(n.op in S8_OPS for n in graph.nodes)
+
+
+def _int8_references(graph: Graph, repeat: int) -> dict:
+    """tflite-micro and LiteRT on the same model and input as :func:`time_engine`."""
+    from edgesed.engine import Engine
+    from edgesed.tflite.exporter import to_tflite
+    from edgesed.tflite.timing import time_litert, time_tflite_micro
+
+    model = to_tflite(graph)
+    x = np.random.default_rng(0).integers(-128, 128, graph.input.shape, dtype=np.int8)
+    ours = Engine(graph).run(x).reshape(-1)
+    tflm = time_tflite_micro(model, x, warmup=5, repeat=max(20, repeat // 20))
+    litert = time_litert(model, x, warmup=50, repeat=repeat)
+    tflm["bit_exact"] = bool(np.array_equal(tflm.pop("output").reshape(-1), ours))
+    out = litert.pop("output").reshape(-1).astype(np.int32)
+    litert["max_abs_diff"] = int(np.abs(out - ours.astype(np.int32)).max())
+    return {"tflite_micro": tflm, "litert_xnnpack_1thread": litert,
+            "tflite_bytes": len(model)}
+
+
 def run_bench(graph: Graph, repeat: int = 2000, reference: bool = True,
               with_cold_start: bool = True) -> dict:
     """All figures of ``edgesed bench`` as a dict (see the module docstring)."""
-    from edgesed import models, ops
+    from edgesed import models, models_s8, ops
 
     result = {"model": graph.name, "total_macs": sum(ops.layer_macs(graph, n) for n in graph.nodes),
               "edgesed": time_engine(graph, repeat=repeat)}
@@ -98,16 +125,19 @@ def run_bench(graph: Graph, repeat: int = 2000, reference: bool = True,
                                                                 repeat=max(50, repeat // 10))
         result["litert_xnnpack_1thread"] = tflite_twin.time_litert(model, x, h, warmup=50,
                                                                     repeat=repeat)
+    elif reference and _is_int8(graph):
+        result.update(_int8_references(graph, repeat))
     elif reference:
-        result["reference_note"] = "the TFLite twin exists for m20k only"
-    if with_cold_start and graph.name in models.FAMILY:     # the cold process rebuilds it by name
+        result["reference_note"] = ("the TFLite twin exists for m20k and int8 graphs only; "
+                                    "q7 models have no int8 TFLite equivalent")
+    if with_cold_start and (graph.name in models.FAMILY or graph.name in models_s8.MODELS):
         result["cold_start"] = cold_start(graph.name)
     return result
 
 
 def format_bench(result: dict) -> str:
     """Human-readable summary of :func:`run_bench`'s dict."""
-    lines = [f"{result['model']}: {result['total_macs']:,} MACs per 960 ms frame, one core"]
+    lines = [f"{result['model']}: {result['total_macs']:,} MACs per inference, one core"]
     base = result["edgesed"]["median_ms"]
     for key, label in (("edgesed", "edgesed engine"), ("tflite_micro", "tflite-micro interpreter"),
                        ("litert_xnnpack_1thread", "LiteRT XNNPACK 1 thread")):
@@ -116,6 +146,10 @@ def format_bench(result: dict) -> str:
             ratio = r["median_ms"] / base
             rel = "" if key == "edgesed" else (f"   edgesed {ratio:.2f}x faster" if ratio >= 1
                                                else f"   edgesed {1 / ratio:.2f}x slower")
+            if "bit_exact" in r:
+                rel += "; same bits" if r["bit_exact"] else "; OUTPUTS DIFFER"
+            if "max_abs_diff" in r:
+                rel += f"; max |diff| {r['max_abs_diff']} LSB (XNNPACK's own kernels)"
             lines.append(f"  {label:<26} median {r['median_ms']:8.4f} ms  min {r['min_ms']:8.4f}"
                          f"  p90 {r['p90_ms']:8.4f}  ({r['runs']} runs){rel}")
     if "cold_start" in result:

@@ -39,13 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesed.errors import EdgesedError, ShapeError
+from edgesed.errors import ConfigError, EdgesedError, ShapeError
 
 __all__ = ["main"]
 
 
 def load_model(spec: str):
-    """A built-in model name (``m20k``, ..., ``default``) or an ``.edgesed`` path -> Graph."""
+    """A built-in model name (``m20k``, ..., ``default``, ``ds-cnn``), an ``.edgesed`` or an
+    int8 ``.tflite`` path -> Graph."""
     from edgesed import models
 
     return models.load(spec)
@@ -93,9 +94,11 @@ def _load_input(path: str, graph) -> np.ndarray:
         raise ShapeError(f"--input {path!r} is not a readable .npy file: {exc}") from None
     want = graph.input.shape
     if x.dtype != np.int8:
+        q = graph.input.q
+        rule = (f"np.round(x / {q.scale[0]!r}) + {q.zero_point}" if hasattr(q, "scale")
+                else f"np.round(x * 2**{q.frac_bits})")
         raise ShapeError(f"--input {path!r} has dtype {x.dtype}; the model takes raw int8 "
-                         f"tensors in format {graph.input.q} (quantize with "
-                         f"np.clip(np.round(x * 2**{graph.input.q.frac_bits}), -128, 127)"
+                         f"tensors in format {q} (quantize with np.clip({rule}, -128, 127)"
                          ".astype(np.int8))")
     if x.shape != want and x.shape != (1, *want):
         raise ShapeError(f"--input {path!r} has shape {x.shape}; model {graph.name!r} takes "
@@ -154,6 +157,16 @@ def _cmd_export(args) -> int:
     from edgesed.planner import get_planner
 
     graph = load_model(args.model)
+    if args.tflite:
+        from edgesed.tflite.exporter import save_tflite
+
+        path = save_tflite(graph, args.tflite)
+        print(f"{graph.name}: {len(graph.nodes)} int8 layers written to {path} "
+              f"({path.stat().st_size:,} B)")
+        if not args.c:
+            return 0
+    if not args.c:
+        raise ConfigError("give --c DIR (C sources) or --tflite FILE (an int8 .tflite model)")
     plan = get_planner(args.planner).plan(graph)
     paths = export_c(graph, args.c, plan=plan, frames=args.frames, seed=args.seed,
                      copy_kernels=args.with_kernels)
@@ -322,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgesed", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="per-layer ops, buffers, RAM peak and ROM of a model")
-    r.add_argument("model", help="built-in name (default, m20k, m200k, m2m) or .edgesed file")
+    r.add_argument("model", help="built-in name (default, m20k, m200k, m2m, m20k-s8, ds-cnn), "
+                                 ".edgesed file or int8 .tflite file")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.add_argument("--planner", default="pingpong", help="linear, pingpong (default) or greedy")
     r.add_argument("--target", help="e.g. cortex-m4@80MHz, stm32l476rg, cortex-m4-nodsp, or a "
@@ -347,9 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--png", metavar="FILE", help="also save the plan as a PNG picture")
     pl.add_argument("--width", type=int, default=64, help="columns of the ASCII timeline")
     pl.set_defaults(func=_cmd_plan)
-    ex = sub.add_parser("export", help="C sources for firmware: weights, shifts, plan, goldens")
+    ex = sub.add_parser("export", help="C sources for firmware (weights, shifts, plan, "
+                                       "goldens), or an int8 model as .tflite")
     ex.add_argument("model")
-    ex.add_argument("--c", required=True, metavar="DIR", help="output folder")
+    ex.add_argument("--c", metavar="DIR", help="output folder for C sources (q7 models)")
+    ex.add_argument("--tflite", metavar="FILE", help="write an int8 model as a .tflite file")
     ex.add_argument("--planner", default="pingpong", help="linear, pingpong (default) or greedy")
     ex.add_argument("--frames", type=int, default=3, help="golden frames (RNN state carried)")
     ex.add_argument("--seed", type=int, default=0, help="seed of the golden input frames")

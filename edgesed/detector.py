@@ -34,9 +34,22 @@ URBANSOUND8K = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "
                 "engine_idling", "gun_shot", "jackhammer", "siren", "street_music")
 
 
-def posteriors(logits: np.ndarray, frac_bits: int) -> np.ndarray:
-    """Softmax of int8 logits dequantized from Qm.``frac_bits``: float32 (n,), sums to 1."""
-    z = np.asarray(logits, dtype=np.float64) * 2.0 ** -int(frac_bits)
+def posteriors(logits: np.ndarray, fmt, *, probabilities: bool = False) -> np.ndarray:
+    """Class posteriors from a network's int8 output: float32 (n,), sums to 1.
+
+    ``fmt`` is the output format: Qm.n fractional bits (int), a ``QFormat`` or an ``AffineQ``.
+    Logits are dequantized and soft-maxed; with ``probabilities`` (a network ending in an int8
+    softmax) the dequantized values are already probabilities and are only renormalized.
+    """
+    frac_bits = getattr(fmt, "frac_bits", fmt)
+    if hasattr(fmt, "to_real"):
+        z = fmt.to_real(logits)
+    else:
+        z = np.asarray(logits, dtype=np.float64) * 2.0 ** -int(frac_bits)
+    if probabilities:
+        z = np.maximum(z, 0.0)
+        total = z.sum()
+        return (z / total if total > 0 else np.full_like(z, 1.0 / z.size)).astype(np.float32)
     e = np.exp(z - z.max())
     return (e / e.sum()).astype(np.float32)
 

@@ -18,13 +18,15 @@ from typing import Callable
 
 import numpy as np
 
+from edgesed import dispatch_s8
 from edgesed.errors import SizeMismatchError
+from edgesed.graph_s8 import S8_OPS
 from edgesed.graph import (Activation, ConvKernel, DenseKernel, Graph, Node, Op, PoolPathName,
                            layer_shifts)
-from kernels import activations_q7, convolve_q7, fully_connected_q7, pool_q7, rnn_q7
+from kernels import activations_q7, convolve_q7, fully_connected_q7, gru_q7, pool_q7, rnn_q7
 
-__all__ = ["KernelCall", "conv_choice", "c_function", "scratch_bytes", "state_bytes", "bind",
-           "rom_weights"]
+__all__ = ["KernelCall", "conv_choice", "c_function", "scratch_bytes", "state_bytes",
+           "state_dtype", "bind", "rom_weights"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ _CONV_C = {ConvKernel.BASIC: "arm_convolve_HWC_q7_basic", ConvKernel.FAST: "arm_
 
 def c_function(graph: Graph, node: Node) -> str:
     """The CMSIS-NN (or nnom) function that runs the node on the device."""
+    if node.op in S8_OPS:
+        return dispatch_s8.c_function(graph, node)
     if node.op is Op.CONV2D:
         variant, square = conv_choice(graph, node)
         name = _CONV_C[variant]
@@ -90,11 +94,15 @@ def c_function(graph: Graph, node: Node) -> str:
         return f"arm_{kind}_q7_HWC ({node.args.path.value})"
     if node.op is Op.DENSE:
         return "arm_fully_connected_" + node.args.kernel_variant.value
+    if node.op is Op.GRU:
+        return "nnom gru_cell_run (q7 weights, q15 state)"
     return "nnom simple_cell_run (q7)"
 
 
 def scratch_bytes(graph: Graph, node: Node) -> int:
     """Bytes of ``bufferA``/``vec_buffer`` the node's kernel needs (0 if none)."""
+    if node.op in S8_OPS:
+        return dispatch_s8.scratch_bytes(graph, node)
     in_shape = graph.input_of(node).shape
     if node.op is Op.CONV2D:
         variant, square = conv_choice(graph, node)
@@ -108,12 +116,29 @@ def scratch_bytes(graph: Graph, node: Node) -> int:
         return fully_connected_q7.fully_connected_q7_buffer_size(int(np.prod(in_shape)))
     if node.op is Op.RNN:
         return rnn_q7.simple_rnn_buffer_size(node.args.units, int(np.prod(in_shape)))
+    if node.op is Op.GRU:
+        return gru_q7.gru_buffer_size(node.args.units, int(np.prod(in_shape)))
     return 0
 
 
 def state_bytes(graph: Graph, node: Node) -> int:
-    """Bytes of state that persist across inferences (the RNN's hidden state)."""
-    return rnn_q7.simple_rnn_state_size(node.args.units) if node.op is Op.RNN else 0
+    """Bytes of state that persist across inferences (the RNN's/GRU's hidden state).
+
+    RNN: ``units`` (q7); GRU: ``2 * units`` (q15, nnom's ``state_size``; nnom's ping-pong second
+    buffer is not needed, see :mod:`kernels.gru_q7`).
+    """
+    if node.op in S8_OPS:
+        return dispatch_s8.state_bytes(graph, node)
+    if node.op is Op.RNN:
+        return rnn_q7.simple_rnn_state_size(node.args.units)
+    if node.op is Op.GRU:
+        return gru_q7.gru_state_size(node.args.units)
+    return 0
+
+
+def state_dtype(node: Node) -> np.dtype:
+    """The element type of a node's state: int16 (q15) for GRU, int8 (q7) otherwise."""
+    return np.dtype(np.int16) if node.op is Op.GRU else np.dtype(np.int8)
 
 
 def _pool_path(node: Node):
@@ -121,8 +146,19 @@ def _pool_path(node: Node):
 
 
 def rom_weights(graph: Graph, node: Node) -> dict[str, np.ndarray]:
-    """The weight arrays as the device stores them (x4-interleaved for the ``_opt`` kernels)."""
-    p = {k.split(".", 1)[1]: v for k, v in graph.params.items() if k.startswith(node.name + ".")}
+    """The weight arrays as the device stores them (x4-interleaved for the ``_opt`` kernels;
+    GRU ``weight``/``recurrent`` by nnom's ``convert_q7_q15_weights``, flat)."""
+    if node.op in S8_OPS:
+        return dispatch_s8.rom_weights(graph, node)
+    # "<layer>.<key>" with a dot-free key: layer names may contain dots (ONNX node names such
+    # as "maps.0.Conv"), and a layer "a" must not take the parameters of a layer "a.b"
+    prefix = node.name + "."
+    p = {k[len(prefix):]: v for k, v in graph.params.items()
+         if k.startswith(prefix) and "." not in k[len(prefix):]}
+    if node.op is Op.GRU:
+        for key in ("weight", "recurrent"):
+            p[key] = fully_connected_q7.reorder_weights_q7_q15(p[key]).reshape(-1)
+        return p
     if node.op is Op.DENSE and node.args.kernel_variant is DenseKernel.Q7_OPT \
             or node.op is Op.RNN:
         p["weight"] = fully_connected_q7.reorder_weights_x4_q7(p["weight"])
@@ -138,6 +174,8 @@ def bind(graph: Graph, node: Node, x: np.ndarray, y: np.ndarray, scratch: np.nda
     ``x``/``y`` are arena views shaped like the node's input/output, ``scratch`` a flat int8 view
     of the scratch region, ``state`` the node's state view, ``weights`` from :func:`rom_weights`.
     """
+    if node.op in S8_OPS:
+        return dispatch_s8.bind(graph, node, x, y, scratch, state, weights)
     calls = []
     if node.op is Op.CONV2D:
         calls.append(_bind_conv(graph, node, x, y, scratch, weights, rounding))
@@ -174,6 +212,14 @@ def bind(graph: Graph, node: Node, x: np.ndarray, y: np.ndarray, scratch: np.nda
             x.reshape(-1), weights["weight"], weights["recurrent"], weights["bias"], state, y,
             s["bias_shift"], s["oshift_iw"], s["oshift_hw"], s["act_int_width"], int(act), table,
             True, rounding)))
+    elif node.op is Op.GRU:
+        s = layer_shifts(graph, node)
+        vec = x.reshape(-1)
+        buf = scratch[:gru_q7.gru_buffer_size(node.args.units, vec.size)].view(np.int16)
+        calls.append(KernelCall(gru_q7._gru_cell_q7, (
+            vec, weights["weight"], weights["recurrent"], weights["bias"],
+            weights["recurrent_bias"], state, y, buf, s["bias_shift"], s["oshift_iw"],
+            s["oshift_hw"], s["act_int_width"], int(gru_q7.GruBackend.LOCAL), rounding)))
     if node.activation is Activation.RELU:
         calls.append(KernelCall(activations_q7._relu_q7, (y.reshape(-1),)))
     return calls

@@ -7,10 +7,11 @@ bound bodies in order: no validation, no allocation, nothing but the kernels. Be
 really share the arena, a plan that overlaps live buffers corrupts the result exactly as it
 would on the device (pass ``check_plan=False`` to see it).
 
-The RNN's hidden state lives in the arena's persistent region; it carries from one
+The RNN's/GRU's hidden state lives in the arena's persistent region; it carries from one
 :meth:`~Engine.run` to the next until :meth:`~Engine.reset_state`. The engine owns it; read it
 with :attr:`~Engine.state` and set it with :meth:`~Engine.set_state` (stream with external
-state).
+state). The RNN's state is int8 (q7); the GRU's is int16 (Q0.15) and is seen through an int16
+view of its ``2 * units`` arena bytes (native byte order, as on the little-endian device).
 """
 from __future__ import annotations
 
@@ -74,6 +75,13 @@ class Engine:
             state = None
             if step.state is not None:
                 state = self._view(step.state, (step.state.size,))
+                dtype = dispatch.state_dtype(node)
+                if dtype != state.dtype:
+                    if step.state.size % dtype.itemsize:
+                        raise ArenaOverflowError(
+                            f"state span {step.state.name!r} holds {step.state.size} bytes, not "
+                            f"a whole number of {dtype} elements for layer {node.name!r}")
+                    state = state.view(dtype)
                 self._state_views[node.name] = state
             weights = dispatch.rom_weights(graph, node)
             calls = dispatch.bind(graph, node, x, y, scratch, state, weights, int(self.rounding))
@@ -118,7 +126,7 @@ class Engine:
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of every persistent state (layer name -> int8 array)."""
+        """A copy of every persistent state (layer name -> int8 array; int16 for GRU)."""
         return {k: v.copy() for k, v in self._state_views.items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:

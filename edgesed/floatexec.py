@@ -4,7 +4,7 @@ A :class:`FloatGraph` is the float twin of a :class:`~edgesed.graph.Graph`: the 
 :class:`~edgesed.graph.Node` objects (op, name, input, output shape, arguments, activation) with
 float parameters (``"<layer>.weight"``, ``"<layer>.bias"``, ``"<layer>.recurrent"``, same shapes
 and layouts as the int8 graph). Every format on the nodes (``output.q``, ``weight_q``, ``bias_q``,
-``RnnArgs.sum_q`` / ``recurrent_q``) is ignored here; :func:`edgesed.quantize.quantize` fills
+``RnnArgs.sum_q`` / ``recurrent_q``, ``GruArgs.gate_q`` / ``recurrent_q``) is ignored here; :func:`edgesed.quantize.quantize` fills
 them in. The ops are the real-valued meaning of the q7 kernels::
 
     conv2d   y[oy, ox, o] = b[o] + sum_{i, j, c} x_pad[oy*sy + i, ox*sx + j, c] * w[o, i, j, c]
@@ -12,6 +12,9 @@ them in. The ops are the real-valued meaning of the q7 kernels::
     avgpool  mean over the window's valid taps (CMSIS divides by the count of valid taps)
     dense    y = w @ x.reshape(-1) + b          (HWC flattening, as the arena holds it)
     rnn      h = act(w @ x + b + u @ h_prev)    (vanilla cell, tanh or sigmoid; h_prev = 0 first)
+    gru      mx = w @ x + b, mh = u @ h_prev + rb (rows z, r, h; ``rb`` = ``recurrent_bias``)
+             z = sigmoid(mx_z + mh_z), r = sigmoid(mx_r + mh_r), hh = tanh(mx_h + r * mh_h)
+             h = z * h_prev + (1 - z) * hh      (nnom's cell = ONNX linear_before_reset=1)
     relu     fused after conv2d / dense
 
 API map
@@ -19,7 +22,7 @@ API map
 - :class:`FloatGraph`, :meth:`FloatGraph.from_graph` (dequantize an int8 graph)
 - :func:`make_nodes` — nodes with inferred shapes and placeholder formats
 - :func:`validate_float` — shapes, parameter shapes, finite float parameters
-- :func:`run` — ``(outputs per layer, new_state)``; RNN state carried through ``state``
+- :func:`run` — ``(outputs per layer, new_state)``; RNN/GRU state carried through ``state``
 """
 from __future__ import annotations
 
@@ -30,8 +33,8 @@ from typing import Mapping
 import numpy as np
 
 from edgesed.errors import ConfigError, ShapeError
-from edgesed.graph import (Activation, Graph, Node, Op, QFormat, RnnArgs, TensorSpec,
-                           _infer_shape, _param_shapes, conv_out_hw)
+from edgesed.graph import (Activation, Graph, GruArgs, Node, Op, QFormat, RnnArgs, TensorSpec,
+                           _infer_shape, _param_shapes, conv_out_hw, gru_recurrent_bias_frac)
 
 __all__ = ["FloatGraph", "make_nodes", "validate_float", "run"]
 
@@ -65,8 +68,10 @@ class FloatGraph:
         params = {}
         for node in graph.nodes:
             fmts = {"weight": node.weight_q, "bias": node.bias_q}
-            if node.op is Op.RNN:
+            if node.op in (Op.RNN, Op.GRU):
                 fmts["recurrent"] = node.args.recurrent_q
+            if node.op is Op.GRU:     # a scale, possibly outside a QFormat's 0..15
+                fmts["recurrent_bias"] = QFormat(gru_recurrent_bias_frac(graph, node))
             for key, q in fmts.items():
                 name = f"{node.name}.{key}"
                 if name in graph.params:
@@ -78,8 +83,8 @@ def make_nodes(input_shape, layers) -> tuple[Node, ...]:
     """Chain ``layers`` = ``[(op, name, args[, activation]), ...]`` into nodes.
 
     Each node reads the previous one, gets its output shape inferred as :func:`validate` does,
-    and carries placeholder Q0.7 formats (a float graph ignores them). RNN args may be given as
-    an ``int`` (the number of units).
+    and carries placeholder Q0.7 formats (a float graph ignores them). RNN and GRU args may be
+    given as an ``int`` (the number of units).
     """
     nodes, prev, shape = [], "input", tuple(input_shape)
     for layer in layers:
@@ -87,7 +92,9 @@ def make_nodes(input_shape, layers) -> tuple[Node, ...]:
         act = layer[3] if len(layer) > 3 else Activation.NONE
         if op is Op.RNN and isinstance(args, int):
             args = RnnArgs(args, _PLACEHOLDER, _PLACEHOLDER)
-        weighted = op in (Op.CONV2D, Op.DENSE, Op.RNN)
+        if op is Op.GRU and isinstance(args, int):
+            args = GruArgs(args, _PLACEHOLDER, _PLACEHOLDER)
+        weighted = op in (Op.CONV2D, Op.DENSE, Op.RNN, Op.GRU)
         probe = Node(op, name, prev, TensorSpec(shape, _PLACEHOLDER), args)
         shape = _infer_shape(probe, shape)
         nodes.append(Node(op, name, prev, TensorSpec(shape, _PLACEHOLDER), args,
@@ -127,6 +134,9 @@ def validate_float(fg: FloatGraph) -> None:
         if node.op is Op.RNN and node.activation not in (Activation.TANH, Activation.SIGMOID):
             raise ConfigError(f"layer {node.name!r}: an RNN takes tanh or sigmoid, not "
                               f"{node.activation.value!r}")
+        if node.op is Op.GRU and node.activation is not Activation.NONE:
+            raise ConfigError(f"layer {node.name!r}: a GRU's sigmoid/tanh gates are part of the "
+                              f"cell; give activation 'none', not {node.activation.value!r}")
         prev, shape = node.name, want
 
 
@@ -170,15 +180,17 @@ def run(fg: FloatGraph, x: np.ndarray, state: dict | None = None, *,
     fg : FloatGraph
     x : np.ndarray [shape=fg.input_shape, dtype=float]
     state : dict, optional
-        ``{rnn layer name: h_prev (units,)}``; missing layers start from zeros.
+        ``{rnn/gru layer name: h_prev (units,)}``; missing layers start from zeros.
     intermediates : dict, optional
         If given, filled with each RNN layer's partial sums: ``"<rnn>.iw"`` (``w @ x + b``),
-        ``"<rnn>.hw"`` (``u @ h_prev``) and ``"<rnn>.sum"`` (their sum, the activation's input).
+        ``"<rnn>.hw"`` (``u @ h_prev``) and ``"<rnn>.sum"`` (their sum, the activation's input);
+        for each GRU ``"<gru>.iw"`` (``mx``, 3*units), ``"<gru>.hw"`` (``mh``) and
+        ``"<gru>.gates"`` (the pre-activations of z, r and hh, 3*units).
 
     Returns
     -------
     outputs : dict [layer name -> np.ndarray float64]
-    new_state : dict [rnn layer name -> np.ndarray float64]
+    new_state : dict [rnn/gru layer name -> np.ndarray float64]
     """
     x = np.asarray(x)
     if x.shape != fg.input_shape or x.dtype.kind != "f":
@@ -204,11 +216,25 @@ def run(fg: FloatGraph, x: np.ndarray, state: dict | None = None, *,
                 intermediates.update({f"{name}.iw": iw, f"{name}.hw": hw,
                                       f"{name}.sum": iw + hw})
             x = iw + hw
+        elif node.op is Op.GRU:
+            x = _gru(p, name, a.units, x, state.get(name, np.zeros(a.units)), intermediates)
         else:
             raise ConfigError(f"layer {name!r}: unknown op {node.op!r}")
         x = _act(x, node.activation)
-        if node.op is Op.RNN:
+        if node.op in (Op.RNN, Op.GRU):
             state[name] = x.copy()
         outputs[name] = x
     return outputs, state
 
+
+
+def _gru(p, name, u, x, h, intermediates):
+    mx = p[f"{name}.weight"] @ x.reshape(-1) + p[f"{name}.bias"]
+    mh = p[f"{name}.recurrent"] @ h + p[f"{name}.recurrent_bias"]
+    pre_zr = mx[:2 * u] + mh[:2 * u]
+    z, r = _act(pre_zr[:u], Activation.SIGMOID), _act(pre_zr[u:], Activation.SIGMOID)
+    pre_h = mx[2 * u:] + r * mh[2 * u:]
+    if intermediates is not None:
+        intermediates.update({f"{name}.iw": mx, f"{name}.hw": mh,
+                              f"{name}.gates": np.concatenate([pre_zr, pre_h])})
+    return z * h + (1.0 - z) * np.tanh(pre_h)

@@ -20,11 +20,12 @@ from typing import Mapping
 
 import numpy as np
 
+from edgesed import graph_s8
 from edgesed.errors import ConfigError, ShapeError
 
 __all__ = ["Op", "Activation", "ConvKernel", "DenseKernel", "PoolPathName", "QFormat",
-           "TensorSpec", "ConvArgs", "PoolArgs", "DenseArgs", "RnnArgs", "Node", "Graph",
-           "conv_out_hw", "validate", "layer_shifts"]
+           "TensorSpec", "ConvArgs", "PoolArgs", "DenseArgs", "RnnArgs", "GruArgs", "Node",
+           "Graph", "conv_out_hw", "validate", "layer_shifts", "gru_recurrent_bias_frac"]
 
 
 class Op(Enum):
@@ -35,6 +36,15 @@ class Op(Enum):
     AVGPOOL = "avgpool"
     DENSE = "dense"
     RNN = "rnn"
+    GRU = "gru"          # nnom GRU cell: q7 weights, q15 state (GruArgs)
+    # int8 (TFLite / CMSIS-NN s8 and s4) layers: arguments and validation in edgesed.graph_s8
+    CONV_S8 = "conv2d_s8"
+    DEPTHWISE_S8 = "depthwise_conv2d_s8"
+    DENSE_S8 = "dense_s8"
+    MAXPOOL_S8 = "maxpool_s8"
+    AVGPOOL_S8 = "avgpool_s8"
+    SOFTMAX_S8 = "softmax_s8"
+    RESHAPE = "reshape"
 
 
 class Activation(Enum):
@@ -42,7 +52,7 @@ class Activation(Enum):
 
     CONV2D and DENSE take NONE or RELU (``arm_relu_q7`` in place on the output, which keeps its
     format). RNN takes TANH or SIGMOID (``arm_nn_activations_direct_q7`` on the cell's sum), whose
-    output is Q0.7.
+    output is Q0.7. GRU takes NONE: its sigmoid/tanh gates are inside the cell (q15 tables).
     """
 
     NONE = "none"
@@ -149,6 +159,28 @@ class RnnArgs:
 
 
 @dataclass(frozen=True)
+class GruArgs:
+    """nnom GRU cell (``gru_cell_run``): q7 input, weights and biases, q15 state (Q0.15).
+
+    Gate order z, r, h (Keras = ONNX = nnom; PyTorch's r, z, n is reordered on import)::
+
+        z  = sigmoid(W_z x + b_z + U_z h + rb_z)
+        r  = sigmoid(W_r x + b_r + U_r h + rb_r)
+        hh = tanh(W_h x + b_h + r * (U_h h + rb_h))     # ONNX linear_before_reset=1 (PyTorch)
+        h  = z * h_prev + (1 - z) * hh;  out = h >> 8 (Q0.7)
+
+    ``gate_q`` is nnom's ``q_dec_z``, the (q7) format of the gate pre-activations (the q15
+    values carry 8 more fractional bits); ``recurrent_q`` the format of ``U``. The biases ``b``
+    and ``rb`` are nnom's single ``6*units`` bias, shifted by the same ``bias_shift + 8``, so
+    ``rb``'s integers are in :func:`gru_recurrent_bias_frac` fractional bits, not ``bias_q``'s.
+    """
+
+    units: int
+    gate_q: QFormat
+    recurrent_q: QFormat
+
+
+@dataclass(frozen=True)
 class Node:
     """One layer: operator, name, input name, output spec, weight/bias formats and arguments."""
 
@@ -156,7 +188,7 @@ class Node:
     name: str
     input: str
     output: TensorSpec
-    args: ConvArgs | PoolArgs | DenseArgs | RnnArgs
+    args: ConvArgs | PoolArgs | DenseArgs | RnnArgs | GruArgs
     weight_q: QFormat | None = None
     bias_q: QFormat | None = None
     activation: Activation = Activation.NONE
@@ -169,8 +201,9 @@ class Node:
 
     @property
     def in_place(self) -> bool:
-        """Pooling runs in place in its input buffer, as in the seed's firmware."""
-        return self.op in (Op.MAXPOOL, Op.AVGPOOL)
+        """Pooling runs in place in its input buffer, as in the seed's firmware; a reshape
+        is the same bytes under a new shape."""
+        return self.op in (Op.MAXPOOL, Op.AVGPOOL, Op.RESHAPE)
 
 
 @dataclass(frozen=True)
@@ -227,7 +260,11 @@ def layer_shifts(graph: Graph, node: Node) -> dict[str, int]:
 
     Returns ``{"bias_shift": (n_i + n_w) - n_b, "out_shift": (n_i + n_w) - n_o}``; for RNN also
     the nnom simple-cell shifts ``oshift_iw = n_i + n_w - n_sum``,
-    ``oshift_hw = n_h + n_u - n_sum`` and ``act_int_width = 7 - n_sum``.
+    ``oshift_hw = n_h + n_u - n_sum`` and ``act_int_width = 7 - n_sum``; for GRU nnom's
+    ``gru_cell_build`` shifts (:func:`kernels.gru_q7.gru_shifts`): ``bias_shift`` (applied as
+    ``bias_shift + 8`` to both biases), ``oshift_iw = n_i + n_w - n_z``,
+    ``oshift_hw = n_h + n_u - n_z`` (``n_h = 7``, the Q0.7 output; the state is Q0.15) and
+    ``act_int_width = 7 - n_z``.
     """
     n_i = graph.input_of(node).q.frac_bits
     n_w, n_b, n_o = node.weight_q.frac_bits, node.bias_q.frac_bits, node.output.q.frac_bits
@@ -237,9 +274,27 @@ def layer_shifts(graph: Graph, node: Node) -> dict[str, int]:
         shifts["oshift_iw"] = n_i + n_w - n_sum
         shifts["oshift_hw"] = n_o + node.args.recurrent_q.frac_bits - n_sum
         shifts["act_int_width"] = 7 - n_sum
+    elif node.op is Op.GRU:
+        n_z = node.args.gate_q.frac_bits
+        shifts["oshift_iw"] = n_i + n_w - n_z
+        shifts["oshift_hw"] = n_o + node.args.recurrent_q.frac_bits - n_z
+        shifts["act_int_width"] = 7 - n_z
     else:
         shifts["out_shift"] = n_i + n_w - n_o
     return shifts
+
+
+def gru_recurrent_bias_frac(graph: Graph, node: Node) -> int:
+    """Fractional bits of a GRU's ``recurrent_bias`` integers: ``7 + n_u + n_b - n_i - n_w``.
+
+    nnom shifts the recurrent bias by the input side's ``bias_shift + 8`` although it is added to
+    ``U h`` (Q0.15 state times ``U``: ``15 + n_u`` fractional bits), so its integers must carry
+    ``15 + n_u - (bias_shift + 8)`` fractional bits for the sum to mean what the float cell does.
+    May be outside [0, 15]; it is a scale, not a format the graph validates.
+    """
+    n_i = graph.input_of(node).q.frac_bits
+    return (7 + node.args.recurrent_q.frac_bits + node.bias_q.frac_bits - n_i
+            - node.weight_q.frac_bits)
 
 
 # ------------------------------------------------------------------------------ validation
@@ -264,8 +319,11 @@ def _infer_shape(node: Node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
                              f"{a.kernel} with padding {a.padding}; no output pixel")
         ch = a.out_ch if node.op is Op.CONV2D else in_shape[2]
         return (oh, ow, ch)
-    if node.op in (Op.DENSE, Op.RNN):
-        return (a.units,)
+    if node.op in (Op.DENSE, Op.RNN, Op.GRU):
+        if isinstance(a.units, bool) or not isinstance(a.units, (int, np.integer)) \
+                or a.units < 1:
+            raise ConfigError(f"layer {node.name!r}: units={a.units!r} must be an int >= 1")
+        return (int(a.units),)
     raise ConfigError(f"layer {node.name!r}: unknown op {node.op!r}")
 
 
@@ -278,6 +336,10 @@ def _param_shapes(node: Node, in_shape) -> dict[str, tuple[int, ...]]:
     if node.op is Op.RNN:
         return {"weight": (a.units, int(np.prod(in_shape))), "recurrent": (a.units, a.units),
                 "bias": (a.units,)}
+    if node.op is Op.GRU:    # rows z, r, h (ONNX/Keras/nnom order), natural (unreordered)
+        n3 = 3 * a.units
+        return {"weight": (n3, int(np.prod(in_shape))), "recurrent": (n3, a.units),
+                "bias": (n3,), "recurrent_bias": (n3,)}
     return {}
 
 
@@ -295,11 +357,16 @@ def validate(graph: Graph) -> None:
     if len(set(names)) != len(names) or "input" in names:
         raise ConfigError(f"layer names must be unique and not 'input': {names}")
     prev, spec = "input", graph.input
-    _check_q(graph.input.q, "input")
+    if not _is_affine(graph.input.q):
+        _check_q(graph.input.q, "input")
     for node in graph.nodes:
         if node.input != prev:
             raise ConfigError(f"layer {node.name!r} reads {node.input!r} but edgesed runs "
                               f"sequential graphs: it must read the previous layer {prev!r}")
+        if node.op in graph_s8.S8_OPS:      # int8 (TFLite) layers: their own rules
+            graph_s8.validate_node(graph, node, spec)
+            prev, spec = node.name, node.output
+            continue
         shape = _infer_shape(node, spec.shape)
         if tuple(node.output.shape) != shape:
             raise ShapeError(f"layer {node.name!r}: declared output shape {node.output.shape} but "
@@ -318,13 +385,24 @@ def validate(graph: Graph) -> None:
             if arr.dtype != np.int8 or tuple(arr.shape) != want:
                 raise ShapeError(f"parameter {node.name}.{key}: dtype {arr.dtype} shape "
                                  f"{arr.shape}, expected int8 {want}")
-        if node.op in (Op.CONV2D, Op.DENSE, Op.RNN):
+        if node.op in (Op.CONV2D, Op.DENSE, Op.RNN, Op.GRU):
             if node.weight_q is None or node.bias_q is None:
                 raise ConfigError(f"layer {node.name!r} needs weight_q and bias_q formats")
             _check_q(node.weight_q, f"layer {node.name!r} weights")
             _check_q(node.bias_q, f"layer {node.name!r} bias")
+            if node.op is Op.GRU:
+                _check_q(node.args.gate_q, f"layer {node.name!r} gate pre-activations (gate_q)")
+                _check_q(node.args.recurrent_q, f"layer {node.name!r} recurrent weights")
             for key, value in layer_shifts(graph, node).items():
-                lo, hi = (0, 3) if key == "act_int_width" else (0, 31)
+                lo, hi = _SHIFT_RANGE.get((node.op is Op.GRU, key), (0, 31))
+                if not lo <= value <= hi and node.op is Op.GRU:
+                    raise ConfigError(
+                        f"layer {node.name!r}: {key}={value} is out of [{lo}, {hi}] for formats "
+                        f"input {graph.input_of(node).q}, weights {node.weight_q}, bias "
+                        f"{node.bias_q}, gates {node.args.gate_q}, recurrent "
+                        f"{node.args.recurrent_q}; nnom's GRU needs bias_shift = n_i + n_w - n_b "
+                        "in [0, 16], oshift_iw = n_i + n_w - n_z >= 0 and act_int_width = "
+                        "7 - n_z in [0, 3] (gate_q with 4..7 fractional bits)")
                 if not lo <= value <= hi:
                     raise ConfigError(
                         f"layer {node.name!r}: {key}={value} is out of [{lo}, {hi}] for formats "
@@ -341,6 +419,10 @@ def validate(graph: Graph) -> None:
             raise ConfigError(f"layer {node.name!r}: {node.activation.value} writes Q0.7 values, "
                               f"so the RNN output (and state) format must be Q0.7, not "
                               f"{node.output.q}")
+        if node.op is Op.GRU and node.output.q.frac_bits != 7:
+            raise ConfigError(f"layer {node.name!r}: the GRU cell keeps a Q0.15 state and writes "
+                              f"its q7 output as state >> 8, so the output format must be Q0.7, "
+                              f"not {node.output.q}")
         prev, spec = node.name, node.output
     if graph.labels and (len(graph.output.shape) != 1
                          or len(graph.labels) != graph.output.shape[0]):
@@ -353,9 +435,21 @@ _ACTIVATIONS = {
     Op.CONV2D: (Activation.NONE, Activation.RELU),
     Op.DENSE: (Activation.NONE, Activation.RELU),
     Op.RNN: (Activation.TANH, Activation.SIGMOID),
+    Op.GRU: (Activation.NONE,),
     Op.MAXPOOL: (Activation.NONE,),
     Op.AVGPOOL: (Activation.NONE,),
 }
+
+
+# (is gru, shift) -> allowed range; the rest [0, 31]. act_int_width <= 3 keeps the (uint8_t)
+# table index of arm_nn_activations_direct_q7/q15 from wrapping; nnom's GRU shifts its q7 bias
+# by bias_shift + 8 into an int32, so bias_shift <= 16 (kernels.gru_q7.BIAS_SHIFT_MAX).
+_SHIFT_RANGE = {(False, "act_int_width"): (0, 3), (True, "act_int_width"): (0, 3),
+                (True, "bias_shift"): (0, 16)}
+
+
+def _is_affine(q) -> bool:
+    return isinstance(q, graph_s8.AffineQ)
 
 
 def _check_q(q: QFormat, what: str) -> None:

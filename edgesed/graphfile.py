@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesed.errors import ModelFormatError
-from edgesed.graph import (Activation, ConvArgs, ConvKernel, DenseArgs, DenseKernel, Graph, Node,
-                           Op, PoolArgs, PoolPathName, QFormat, RnnArgs, TensorSpec, validate)
+from edgesed.graph import (Activation, ConvArgs, ConvKernel, DenseArgs, DenseKernel, Graph,
+                           GruArgs, Node, Op, PoolArgs, PoolPathName, QFormat, RnnArgs,
+                           TensorSpec, validate)
 
 __all__ = ["FORMAT", "VERSION", "save", "load", "to_bytes", "from_bytes"]
 
@@ -28,7 +29,7 @@ FORMAT = "edgesed-graph"
 VERSION = 1
 
 _ARGS = {Op.CONV2D: ConvArgs, Op.MAXPOOL: PoolArgs, Op.AVGPOOL: PoolArgs, Op.DENSE: DenseArgs,
-         Op.RNN: RnnArgs}
+         Op.RNN: RnnArgs, Op.GRU: GruArgs}
 #: enum-valued argument fields, per operator
 _ENUMS = {(Op.CONV2D, "kernel_variant"): ConvKernel, (Op.DENSE, "kernel_variant"): DenseKernel,
           (Op.MAXPOOL, "path"): PoolPathName, (Op.AVGPOOL, "path"): PoolPathName}
@@ -61,7 +62,7 @@ def _args(op: Op, d: dict):
         v = d[f.name]
         if f.name in ("kernel", "stride", "padding"):
             v = tuple(v)
-        elif f.name in ("sum_q", "recurrent_q"):
+        elif f.name in ("sum_q", "recurrent_q", "gate_q"):
             v = QFormat(**v)
         elif (op, f.name) in _ENUMS:
             v = _ENUMS[op, f.name](v)

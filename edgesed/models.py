@@ -59,16 +59,26 @@ SHIPPED = {"default": "m20k_synthetic.edgesed", "m20k-synthetic": "m20k_syntheti
 
 def load(spec: str) -> Graph:
     """A model by name: a :data:`FAMILY` member (random weights, :func:`build`), a
-    :data:`SHIPPED` trained model (``"default"``), or the path of an ``.edgesed`` file."""
+    :data:`SHIPPED` trained model (``"default"``), a built-in int8 model
+    (:data:`edgesed.models_s8.MODELS`: ``"m20k-s8"``, ``"ds-cnn"``), or the path of an
+    ``.edgesed`` or int8 ``.tflite`` file."""
     from pathlib import Path
 
     from edgesed import graphfile
+
+    from edgesed import models_s8
 
     key = str(spec).lower()
     if key in FAMILY:
         return build(key)
     if key in SHIPPED:
         return graphfile.load(Path(__file__).parent / "data" / SHIPPED[key])
+    if key in models_s8.MODELS:
+        return models_s8.build_s8(key)
+    if key.endswith(".tflite"):
+        from edgesed.tflite.importer import import_tflite
+
+        return import_tflite(Path(spec))
     return graphfile.load(spec)
 
 

@@ -16,7 +16,8 @@ Flatten, Reshape       no layer: the HWC map is flattened; the next Gemm's colum
                        from ONNX's CHW order to HWC order
 Gemm, MatMul (+Add)    DENSE, weights ``(units, in)``
 RNN (tanh, forward)    RNN ``h = tanh(W x + R h_prev + (Wb + Rb))``, one time step per call
-GRU (forward)          GRU (ONNX gate order z, r, h; both ``linear_before_reset`` values)
+GRU (forward)          GRU (ONNX gate order z, r, h; both ``linear_before_reset`` values run
+                       in float; :meth:`FloatModel.to_nodes` takes only 1, nnom's cell)
 Softmax (last node)    ``FloatModel.softmax = True``
 Transpose, Squeeze,    layout plumbing of vectors (around RNN/GRU: batch/time/direction axes
 Unsqueeze, Reshape,    of size 1); the feature axis must stay last. Gather takes index 0/-1
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesed.errors import ConfigError, ModelFormatError, ShapeError
-from edgesed.graph import (Activation, ConvArgs, DenseArgs, Node, Op, PoolArgs, QFormat,
+from edgesed.graph import (Activation, ConvArgs, DenseArgs, GruArgs, Node, Op, PoolArgs, QFormat,
                            RnnArgs, TensorSpec)
 
 __all__ = ["FloatOp", "RecurrentArgs", "FloatLayer", "FloatModel", "import_onnx",
@@ -168,18 +169,27 @@ class FloatModel:
         """The layers as :class:`edgesed.graph.Node` objects, every format set to ``q``.
 
         The formats are placeholders for the quantizer. Softmax is not a node (read
-        :attr:`softmax`); GRU has no edgesed operator yet and raises ConfigError.
+        :attr:`softmax`). A GRU becomes an :data:`~edgesed.graph.Op.GRU` node (nnom's cell,
+        gate rows z, r, h as ONNX and the layer's params) only with ``linear_before_reset=1``
+        (what ``torch.onnx.export`` writes for ``nn.GRU``); ``linear_before_reset=0`` (Keras
+        ``reset_after=False``) applies ``r`` before ``U_h``, which nnom's cell cannot, and
+        raises ConfigError.
         """
         nodes, prev = [], "input"
         for layer in self.layers:
-            if layer.op is FloatOp.GRU:
-                raise ConfigError(f"layer {layer.name!r} is a GRU, which edgesed.graph cannot "
-                                  "express yet (Op has only the vanilla RNN); keep the float "
-                                  "model or replace the GRU by an RNN")
+            if layer.op is FloatOp.GRU and not layer.args.linear_before_reset:
+                raise ConfigError(
+                    f"layer {layer.name!r} is a GRU with linear_before_reset=0: hh = tanh(W_h x + "
+                    "U_h (r * h) + b), but nnom's GRU cell (edgesed Op.GRU) computes hh = "
+                    "tanh(W_h x + b_h + r * (U_h h + rb_h)) (linear_before_reset=1, as PyTorch "
+                    "exports nn.GRU, Keras reset_after=True); re-export the model that way or "
+                    "keep it in float")
             op = Op(layer.op.value)
             args, wq = layer.args, None
             if op is Op.RNN:
                 args, wq = RnnArgs(layer.args.units, sum_q=q, recurrent_q=q), q
+            elif op is Op.GRU:
+                args, wq = GruArgs(layer.args.units, gate_q=q, recurrent_q=q), q
             elif op in (Op.CONV2D, Op.DENSE):
                 wq = q
             nodes.append(Node(op, layer.name, prev, TensorSpec(tuple(layer.output_shape), q),

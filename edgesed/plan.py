@@ -50,7 +50,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Step:
-    """What one layer touches: its input, its output, its scratch and (RNN) its state."""
+    """What one layer touches: its input, its output, its scratch and (RNN/GRU) its state."""
 
     layer: str
     input: Span

@@ -185,7 +185,8 @@ class Planner:
         Bytes of working memory the node's kernel needs (its CMSIS-NN ``bufferA``);
         :func:`edgesed.dispatch.scratch_bytes` by default.
     state_bytes : callable(graph, node) -> int
-        Bytes of persistent state of a node (the RNN's hidden state); dispatch's by default.
+        Bytes of persistent state of a node (the RNN's q7 / the GRU's q15 hidden state);
+        dispatch's by default.
     alignment : int
         Every region starts at a multiple of this many bytes (4; 1 reproduces TFLM's tests,
         whose sizes are pre-aligned).

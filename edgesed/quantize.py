@@ -20,8 +20,15 @@ of the calibration set), with the range of ``n`` narrowed so the result runs on 
   ``n_sum`` in ``[4, min(7, n_i + n_w)]`` so ``act_int_width = 7 - n_sum`` is in 0..3 and
   ``oshift_iw >= 0``, chosen over ``w @ x + b``, ``u @ h_prev`` and their sum (each is saturated
   to int8 in that format); ``n_w >= 4 - n_i`` so such an ``n_sum`` exists.
+- GRU (nnom cell, q15 state): output Q0.7 (state Q0.15); gate format ``n_z`` (``q_dec_z``) in
+  ``[4, min(7, n_i + n_w)]``, chosen over ``w @ x + b``, ``u @ h_prev + rb`` and the three gate
+  pre-activations; bias with ``bias_shift = n_i + n_w - n_b`` in [0, 16]. The z and r halves of
+  the recurrent bias are folded into the input bias (exact: both are added before the sigmoid);
+  the h half stays in ``recurrent_bias`` at the scale nnom's shared ``bias_shift + 8`` implies
+  (:func:`edgesed.graph.gru_recurrent_bias_frac`); ``n_b`` is lowered while that half would
+  saturate.
 
-The calibration array is run as one stream (RNN state carried from zero, in order), both in the
+The calibration array is run as one stream (RNN/GRU state carried from zero, in order), both in the
 float executor and in the q7 :class:`~edgesed.engine.Engine` that measures the result.
 
 **Per-channel formats.** The legacy CMSIS-NN q7 kernels (``arm_convolve_HWC_q7_*``,
@@ -72,7 +79,7 @@ class TensorFormat:
     """One row of the format table; ``shift`` is the CMSIS/nnom shift this format sets."""
 
     layer: str
-    tensor: str            # input | weight | bias | recurrent | sum | output
+    tensor: str            # input | weight | bias | recurrent | rec_bias | sum | gates | output
     q: QFormat
     shift_name: str | None
     shift: int | None
@@ -284,14 +291,22 @@ def quantize(fg: FloatGraph, calibration: np.ndarray, method: Method | str = Met
             continue
         w = np.asarray(p[f"{name}.weight"], np.float64)
         b = np.asarray(p[f"{name}.bias"], np.float64)
-        lo_w = max(0, 4 - n_prev) if node.op is Op.RNN else 0
+        if node.op is Op.GRU:
+            b, rb = _fold_gru_bias(p, name, node.args.units)
+        lo_w = max(0, 4 - n_prev) if node.op in (Op.RNN, Op.GRU) else 0
         n_w, params[f"{name}.weight"] = _weight_format(f"{name}.weight", w, choose, lo_w,
                                                        per_channel)
         limit = min(MAX_FRAC, n_prev + n_w)
-        n_b = choose(b, 0, limit)
+        lo_b = max(0, n_prev + n_w - 16) if node.op is Op.GRU else 0
+        n_b = choose(b, lo_b, limit)
+        changes = {}
+        if node.op is Op.GRU:
+            n_u, u_ints = _weight_format(f"{name}.recurrent", np.asarray(
+                p[f"{name}.recurrent"], np.float64), choose, 0, per_channel)
+            n_b = _fit_recurrent_bias(rb, n_b, lo_b, n_u - n_prev - n_w + 7)
+            params[f"{name}.recurrent_bias"] = _ints(rb, n_b + n_u - n_prev - n_w + 7)
         params[f"{name}.bias"] = _ints(b, n_b)
         rows += [(name, "weight", n_w, w, params[f"{name}.weight"]), (name, "bias", n_b, b, None)]
-        changes = {}
         if node.op is Op.RNN:
             u = np.asarray(p[f"{name}.recurrent"], np.float64)
             n_u, params[f"{name}.recurrent"] = _weight_format(f"{name}.recurrent", u, choose, 0,
@@ -303,6 +318,17 @@ def quantize(fg: FloatGraph, calibration: np.ndarray, method: Method | str = Met
                                                   recurrent_q=QFormat(n_u))
             rows += [(name, "recurrent", n_u, u, params[f"{name}.recurrent"]),
                      (name, "sum", n_sum, sums, None)]
+        elif node.op is Op.GRU:
+            params[f"{name}.recurrent"] = u_ints
+            n_rb = n_b + n_u - n_prev - n_w + 7
+            taps_g = np.concatenate([taps[f"{name}.{k}"].ravel() for k in ("iw", "hw", "gates")])
+            n_z = choose(taps_g, 4, min(7, n_prev + n_w))
+            n_out = 7
+            changes["args"] = dataclasses.replace(node.args, gate_q=QFormat(n_z),
+                                                  recurrent_q=QFormat(n_u))
+            rows += [(name, "recurrent", n_u, p[f"{name}.recurrent"], u_ints),
+                     (name, "rec_bias", n_rb, rb, params[f"{name}.recurrent_bias"]),
+                     (name, "gates", n_z, taps_g, None)]
         else:
             n_out = choose(outs[name], 0, limit)
         rows.append((name, "output", n_out, outs[name], None))
@@ -315,10 +341,29 @@ def quantize(fg: FloatGraph, calibration: np.ndarray, method: Method | str = Met
     return graph, _report(graph, calib, outs, rows, method, float(p_th))
 
 
-# (is rnn, tensor) -> the shift of layer_shifts() that this tensor's format sets
-_SHIFT_OF = {(False, "bias"): "bias_shift", (False, "output"): "out_shift",
-             (True, "bias"): "bias_shift", (True, "weight"): "oshift_iw",
-             (True, "recurrent"): "oshift_hw", (True, "sum"): "act_int_width"}
+def _fold_gru_bias(p, name, units):
+    """(input bias with the z/r recurrent biases folded in, recurrent bias with only its h part)."""
+    b = np.asarray(p[f"{name}.bias"], np.float64).copy()
+    rb = np.asarray(p[f"{name}.recurrent_bias"], np.float64).copy()
+    b[:2 * units] += rb[:2 * units]
+    rb[:2 * units] = 0.0
+    return b, rb
+
+
+def _fit_recurrent_bias(rb, n_b, lo_b, offset):
+    """Lower ``n_b`` (not below ``lo_b``) until ``rb`` fits int8 at ``n_b + offset`` frac bits."""
+    peak = float(np.max(np.abs(rb), initial=0.0))
+    while n_b > lo_b and round(peak * 2.0 ** (n_b + offset)) > 127:
+        n_b -= 1
+    return n_b
+
+
+# (op kind, tensor) -> the shift of layer_shifts() that this tensor's format sets
+_SHIFT_OF = {("", "bias"): "bias_shift", ("", "output"): "out_shift",
+             ("rnn", "bias"): "bias_shift", ("rnn", "weight"): "oshift_iw",
+             ("rnn", "recurrent"): "oshift_hw", ("rnn", "sum"): "act_int_width",
+             ("gru", "bias"): "bias_shift", ("gru", "weight"): "oshift_iw",
+             ("gru", "recurrent"): "oshift_hw", ("gru", "gates"): "act_int_width"}
 
 
 def _report(graph, calib, outs, rows, method, p_th) -> QuantReport:
@@ -330,7 +375,8 @@ def _report(graph, calib, outs, rows, method, p_th) -> QuantReport:
         shift_name = shift = None
         if layer != "input":
             node = graph.node(layer)
-            shift_name = _SHIFT_OF.get((node.op is Op.RNN, tensor))
+            kind = node.op.value if node.op in (Op.RNN, Op.GRU) else ""
+            shift_name = _SHIFT_OF.get((kind, tensor))
             shift = layer_shifts(graph, node)[shift_name] if shift_name else None
         formats.append(TensorFormat(layer, tensor, QFormat(n), shift_name, shift, db))
         if tensor == "weight":

@@ -13,6 +13,15 @@ from edgesed.planner import PingPongPlanner, Plan
 __all__ = ["build_report", "format_table"]
 
 
+def rom_bytes(graph: Graph) -> int:
+    """Flash bytes of the parameters as the device stores them (:func:`dispatch.rom_weights`):
+    q7 weights and biases one byte each; int8 layers' int8 or packed int4 filters, int32
+    biases and the per-channel int32 multipliers and shifts a code generator keeps in flash
+    (TFLM instead computes those at ``Prepare`` into its arena)."""
+    return int(sum(a.nbytes for node in graph.nodes
+                   for a in dispatch.rom_weights(graph, node).values()))
+
+
 def build_report(graph: Graph, plan: Plan | None = None) -> dict:
     """Report of one inference of ``graph`` under ``plan`` (the ping-pong plan by default).
 
@@ -47,28 +56,33 @@ def build_report(graph: Graph, plan: Plan | None = None) -> dict:
         "total_macs": sum(l["macs"] for l in layers),
         "ram_peak_bytes": plan.ram_peak_bytes,
         "buffers": {b.name: b.size for b in plan.buffers},
-        "rom_bytes": graph.rom_bytes,
+        "rom_bytes": rom_bytes(graph),
         "params": int(sum(a.size for a in graph.params.values())),
     }
 
 
 def format_table(report: dict) -> str:
     """Render a report as the fixed-width table ``edgesed report`` prints."""
-    head = (f"{'layer':<7} {'op':<8} {'kernel':<38} {'output':>12} {'format':>7} {'ops':>10} "
-            f"{'buf':>4} {'bytes':>6} {'scratch':>7}")
+    rows = report["layers"]
+    w_op = max([8] + [len(l["op"]) for l in rows])
+    w_kernel = max([38] + [len(l["kernel"]) for l in rows])
+    w_fmt = max([7] + [len(l["format"]) for l in rows])
+    head = (f"{'layer':<7} {'op':<{w_op}} {'kernel':<{w_kernel}} {'output':>12} "
+            f"{'format':>{w_fmt}} {'ops':>10} {'buf':>4} {'bytes':>6} {'scratch':>7}")
     lines = [f"model {report['model']}: input {tuple(report['input_shape'])} "
              f"({report['input_bytes']} B)", head, "-" * len(head)]
-    for l in report["layers"]:
+    for l in rows:
         shape = "x".join(map(str, l["output_shape"]))
         buf = l["buffer"] + ("*" if l["in_place"] else "")
-        lines.append(f"{l['name']:<7} {l['op']:<8} {l['kernel']:<38} {shape:>12} {l['format']:>7} "
-                     f"{l['ops']:>10,} {buf:>4} {l['bytes']:>6} {l['scratch_bytes']:>7}")
+        lines.append(f"{l['name']:<7} {l['op']:<{w_op}} {l['kernel']:<{w_kernel}} {shape:>12} "
+                     f"{l['format']:>{w_fmt}} {l['ops']:>10,} {buf:>4} {l['bytes']:>6} "
+                     f"{l['scratch_bytes']:>7}")
     lines.append("-" * len(head))
     buffers = ", ".join(f"{k} {v:,} B" for k, v in report["buffers"].items())
     lines += [
         f"total ops        {report['total_ops']:>12,}   ({report['total_macs']:,} MACs)",
         f"RAM peak         {report['ram_peak_bytes']:>12,} B   ({buffers})",
-        f"ROM (parameters) {report['rom_bytes']:>12,} B   ({report['params']:,} int8 parameters)",
-        "* pooling runs in place in its input buffer",
+        f"ROM (parameters) {report['rom_bytes']:>12,} B   ({report['params']:,} parameters)",
+        "* in place in its input buffer (pooling, reshape)",
     ]
     return "\n".join(lines)

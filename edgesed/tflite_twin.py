@@ -5,7 +5,8 @@ the seed's M20k (``fbk_m20k.json``), run by the interpreters a user would otherw
 edgesed's emulated latency can be set next to real host runtimes. The weights are random: only
 shapes, op types and int8 quantization matter here, not accuracy.
 
-- :func:`build_m20k_tflite` writes the model with the TFLite schema's object API (no TensorFlow).
+- :func:`build_m20k_tflite` writes the model with :class:`edgesed.tflite.ModelBuilder` (no
+  TensorFlow).
 - :func:`time_tflite_micro` times ``invoke()`` in the TFLM Python interpreter (reference kernels).
 - :func:`time_litert` times ``invoke()`` in ai-edge-litert: one thread, XNNPACK delegate.
 - :func:`op_macs` lists each operator of a model with its MACs, read from tensor shapes.
@@ -22,6 +23,7 @@ from importlib import metadata
 import numpy as np
 
 from edgesed.errors import ConfigError, ShapeError
+from edgesed.tflite.builder import ModelBuilder
 
 __all__ = ["build_m20k_tflite", "time_tflite_micro", "time_litert", "op_macs",
            "INPUT_SHAPE", "STATE_SHAPE", "OUTPUT_SHAPE"]
@@ -45,11 +47,8 @@ def _import(module: str, package: str):
 
 def _schema():
     """The TFLite flatbuffer schema (object API), as shipped by tflite-micro or else LiteRT."""
-    try:
-        return importlib.import_module("tflite_micro.tensorflow.lite.micro.python."
-                                       "schema_py_generated")
-    except ImportError:
-        return _import("ai_edge_litert.schema_py_generated", "tflite-micro or ai-edge-litert")
+    from edgesed.tflite.schema import schema
+    return schema()
 
 
 # Float twin, used only to calibrate activation scales the way the TFLite converter would.
@@ -73,61 +72,6 @@ def _range_quant(y):
     lo, hi = min(float(y.min()), 0.0), max(float(y.max()), 0.0)
     scale = max(hi - lo, 1e-6) / 255.0
     return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
-
-
-class _Builder:
-    """Collects tensors, buffers and operators of one subgraph, then packs the model."""
-
-    def __init__(self, fb):
-        self.fb, self.tensors, self.buffers, self.ops, self.codes = fb, [], [fb.BufferT()], [], []
-
-    def tensor(self, name, shape, scale, zp, data=None):
-        t = self.fb.TensorT()
-        t.name, t.shape = name, list(shape)
-        t.type = self.fb.TensorType.INT32 if data is not None and data.dtype == np.int32 \
-            else self.fb.TensorType.INT8
-        if data is not None:
-            buf = self.fb.BufferT()
-            buf.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
-            t.buffer = len(self.buffers)
-            self.buffers.append(buf)
-        if scale is not None:   # per-channel scales quantize dimension 0 (OHWI filters)
-            t.quantization = q = self.fb.QuantizationParametersT()
-            q.scale = [float(v) for v in np.atleast_1d(scale)]
-            q.zeroPoint = [int(zp)] * len(q.scale)
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def op(self, name, version, inputs, outputs, options=None, **fields):
-        """Add an operator; ``options="Conv2DOptions", padding=...`` sets its builtin options."""
-        key = (getattr(self.fb.BuiltinOperator, name), version)
-        keys = [(c.builtinCode, c.version) for c in self.codes]
-        if key not in keys:
-            c = self.fb.OperatorCodeT()
-            c.builtinCode = c.deprecatedBuiltinCode = key[0]   # every code used here is < 127
-            c.version = version
-            self.codes.append(c)
-            keys.append(key)
-        o = self.fb.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = keys.index(key), inputs, outputs
-        if options is not None:
-            o.builtinOptionsType = getattr(self.fb.BuiltinOptions, options)
-            o.builtinOptions = getattr(self.fb, options + "T")()
-            for k, v in fields.items():
-                setattr(o.builtinOptions, k, v)
-        self.ops.append(o)
-
-    def pack(self, inputs, outputs) -> bytes:
-        import flatbuffers
-        sg = self.fb.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, inputs, outputs
-        sg.name = "main"
-        m = self.fb.ModelT()
-        m.version, m.description = 3, "edgesed M20k twin (random int8 weights)"
-        m.operatorCodes, m.subgraphs, m.buffers = self.codes, [sg], self.buffers
-        b = flatbuffers.Builder(1 << 16)
-        b.Finish(m.Pack(b), file_identifier=b"TFL3")
-        return bytes(b.Output())
 
 
 def build_m20k_tflite(seed: int = 0) -> bytes:
@@ -157,15 +101,19 @@ def build_m20k_tflite(seed: int = 0) -> bytes:
     ``seed`` seeds the numpy generator behind weights, biases and calibration data. Returns the
     flatbuffer (file identifier ``TFL3``, about 40 kB).
     """
-    fb = _schema()
     rng = np.random.default_rng(seed)
-    g = _Builder(fb)
-    relu, linear = fb.ActivationFunctionType.RELU, fb.ActivationFunctionType.NONE
+    g = ModelBuilder(description="edgesed M20k twin (random int8 weights)")
+    relu, linear = "RELU", "NONE"
     in_quant = (0.05, 0)
     # The float twin runs on a batch of random inputs; each activation's range sets its quant.
     x = rng.integers(-128, 128, (_CALIBRATION_BATCH, *INPUT_SHAPE[1:])) * in_quant[0]
-    t_in, t_h = g.tensor("input", INPUT_SHAPE, *in_quant), g.tensor("h", STATE_SHAPE, *STATE_QUANT)
+    t_in = g.tensor(INPUT_SHAPE, "int8", scale=in_quant[0], zero_point=in_quant[1], name="input")
+    t_h = g.tensor(STATE_SHAPE, "int8", scale=STATE_QUANT[0], zero_point=STATE_QUANT[1], name="h")
     cur, cur_q = t_in, in_quant
+
+    def act_tensor(name, shape, quant):
+        """An int8 activation tensor with ``quant = (scale, zero_point)``."""
+        return g.tensor(shape, "int8", scale=quant[0], zero_point=quant[1], name=name)
 
     def weights(name, w, b, per_channel):
         """Quantize float w (out first) and b; returns dequantized w, b and the tensor ids."""
@@ -175,8 +123,8 @@ def build_m20k_tflite(seed: int = 0) -> bytes:
         w_q = np.round(w / w_scale_b).astype(np.int8)
         b_q = np.round(b / (cur_q[0] * w_scale)).astype(np.int32)
         n = len(w) if per_channel else 1
-        ids = [g.tensor(f"{name}/w", w_q.shape, w_scale[:n], 0, w_q),
-               g.tensor(f"{name}/b", b_q.shape, cur_q[0] * w_scale[:n], 0, b_q)]
+        ids = [g.const(w_q, scale=w_scale[:n], zero_point=0, name=f"{name}/w"),
+               g.const(b_q, scale=cur_q[0] * w_scale[:n], zero_point=0, name=f"{name}/b")]
         return w_q * w_scale_b, b_q * cur_q[0] * w_scale, ids
 
     for i, out_ch in enumerate(CONV_CHANNELS, start=1):
@@ -185,19 +133,19 @@ def build_m20k_tflite(seed: int = 0) -> bytes:
         w, b, ids = weights(f"conv{i}", w, rng.uniform(-0.05, 0.05, out_ch), per_channel=True)
         x = np.maximum(_conv_f(x, w, b), 0)
         quant = _range_quant(x)
-        t_conv = g.tensor(f"conv{i}", (1, *x.shape[1:]), *quant)
-        g.op("CONV_2D", 3, [cur, *ids], [t_conv], "Conv2DOptions", padding=fb.Padding.VALID,
-             strideH=1, strideW=1, fusedActivationFunction=relu)
+        t_conv = act_tensor(f"conv{i}", (1, *x.shape[1:]), quant)
+        g.op("CONV_2D", [cur, *ids], [t_conv], padding="VALID", stride_h=1, stride_w=1,
+             fused_activation_function=relu)
         k, same = (2, False) if i == 1 else (3, True)
         x = _maxpool_f(x, k, 2, same)
-        cur, cur_q = g.tensor(f"pool{i}", (1, *x.shape[1:]), *quant), quant
-        g.op("MAX_POOL_2D", 2, [t_conv], [cur], "Pool2DOptions", strideH=2, strideW=2,
-             padding=fb.Padding.SAME if same else fb.Padding.VALID, filterHeight=k, filterWidth=k)
+        cur, cur_q = act_tensor(f"pool{i}", (1, *x.shape[1:]), quant), quant
+        g.op("MAX_POOL_2D", [t_conv], [cur], stride_h=2, stride_w=2,
+             padding="SAME" if same else "VALID", filter_height=k, filter_width=k)
 
     x = x.reshape(len(x), -1)                              # (N, 64), NHWC order
-    t_shape = g.tensor("flatten/shape", (2,), None, None, np.array([1, 64], np.int32))
-    t_flat = g.tensor("flatten", (1, 64), *cur_q)
-    g.op("RESHAPE", 1, [cur, t_shape], [t_flat], "ReshapeOptions", newShape=[1, 64])
+    t_shape = g.const(np.array([1, 64], np.int32), name="flatten/shape")
+    t_flat = act_tensor("flatten", (1, 64), cur_q)
+    g.op("RESHAPE", [cur, t_shape], [t_flat], new_shape=[1, 64])
     cur = t_flat
 
     def dense(name, x, units, act, quant=None, max_out=None):
@@ -211,23 +159,23 @@ def build_m20k_tflite(seed: int = 0) -> bytes:
         y = x @ w.T + b
         y = np.maximum(y, 0) if act == relu else y
         quant = quant or _range_quant(y)
-        t_out = g.tensor(name, (1, units), *quant)
-        g.op("FULLY_CONNECTED", 4, [cur, *ids], [t_out], "FullyConnectedOptions",
-             fusedActivationFunction=act)
+        t_out = act_tensor(name, (1, units), quant)
+        g.op("FULLY_CONNECTED", [cur, *ids], [t_out], fused_activation_function=act)
         return y, t_out, quant
 
     x, cur, cur_q = dense("fc1", x, 64, relu)
     x, cur, cur_q = dense("fc2", x, 128, relu, STATE_QUANT, max_out=0.95)
     h = rng.integers(-128, 128, (len(x), STATE_SHAPE[1])) * STATE_QUANT[0]   # random states
-    t_cat = g.tensor("rnn/concat", (1, 128 + STATE_SHAPE[1]), *STATE_QUANT)
-    g.op("CONCATENATION", 2, [cur, t_h], [t_cat], "ConcatenationOptions", axis=1)
+    t_cat = act_tensor("rnn/concat", (1, 128 + STATE_SHAPE[1]), STATE_QUANT)
+    g.op("CONCATENATION", [cur, t_h], [t_cat], axis=1)
     cur, cur_q = t_cat, STATE_QUANT
     x, cur, cur_q = dense("rnn/fc", np.concatenate([x, h], 1), 60, linear)
-    t_h_next = g.tensor("h_next", STATE_SHAPE, *STATE_QUANT)
-    g.op("TANH", 2, [cur], [t_h_next])
+    t_h_next = act_tensor("h_next", STATE_SHAPE, STATE_QUANT)
+    g.op("TANH", [cur], [t_h_next])
     cur, cur_q = t_h_next, STATE_QUANT
     _, t_logits, _ = dense("logits", np.tanh(x), OUTPUT_SHAPE[1], linear)
-    return g.pack([t_in, t_h], [t_logits, t_h_next])
+    g.set_io([t_in, t_h], [t_logits, t_h_next])
+    return g.finish()
 
 
 def op_macs(model_bytes: bytes) -> list[tuple[str, int]]:

@@ -15,6 +15,25 @@ CMSIS-NN legacy q7/q15 (CMSIS_5 5.6.0, power-of-two shifts):
 - ``kernels.rnn_q7``          — vanilla (simple) RNN cell, q7 in/out, state kept by the caller
 - ``kernels.gru_q7``          — nnom GRU cell, q7 in/out, q15 state kept by the caller
 
+CMSIS-NN s8/s16/s4 (ARM-software/CMSIS-NN; bit-exact with TFLite Micro's reference kernels):
+
+- ``kernels.requantize_s8``   — arm_nn_requantize (double and single rounding), QuantizeMultiplier
+- ``kernels.convolve_s8``     — arm_convolve_wrapper_s8 / arm_convolve_s8 (padding, stride,
+  dilation, groups)
+- ``kernels.depthwise_s8``    — arm_depthwise_conv_wrapper_s8 (channel multiplier, dilation)
+- ``kernels.fully_connected_s8`` — arm_fully_connected_s8 and _per_channel_s8
+- ``kernels.pool_s8``         — arm_max_pool_s8, arm_avgpool_s8
+- ``kernels.softmax_s8``      — arm_softmax_s8 (and _s8_s16), arm_softmax_s16 with its LUTs
+- ``kernels.elementwise_s8``  — arm_elementwise_add_s8, arm_elementwise_mul_s8
+- ``kernels.s4``              — packed int4 weights: arm_convolve_s4, arm_depthwise_conv_s4,
+  arm_fully_connected_s4
+- ``kernels.lstm_s8``         — arm_lstm_unidirectional_s8 with state kept across calls
+
+GAP9 NE16 accelerator (pulp-platform/ne16 RTL, pulp-nnx):
+
+- ``kernels.ne16``            — 3x3 / 1x1 / depthwise 3x3 / FC-as-1x1 jobs, 2-8-bit weights with
+  the Wmin offset, normquant, the packed bit-plane weight layout, dilation by phase jobs
+
 Support modules (no kernels of their own, so not in ``FAMILIES``):
 
 - ``kernels.convolve_q7_vector`` — the convolutions' vector path: direct convolution in LLVM IR
@@ -33,6 +52,16 @@ FAMILIES = (
     "kernels.activations_q7",
     "kernels.rnn_q7",
     "kernels.gru_q7",
+    "kernels.requantize_s8",
+    "kernels.convolve_s8",
+    "kernels.depthwise_s8",
+    "kernels.fully_connected_s8",
+    "kernels.pool_s8",
+    "kernels.softmax_s8",
+    "kernels.elementwise_s8",
+    "kernels.s4",
+    "kernels.lstm_s8",
+    "kernels.ne16",
 )
 
 

@@ -357,15 +357,25 @@ def test_gru_linear_before_reset_both_values_follow_onnx_equations(lbr):
     assert max_abs(ys, _gru_reference(xs, w, r, b, lbr)) < 1e-12
 
 
-def test_gru_has_no_graph_node_yet(recurrent):
+def test_to_nodes_maps_pytorch_rnn_and_gru_to_graph_ops(recurrent):
     kind, _, data = recurrent
     model = import_onnx(data)
+    nodes = model.to_nodes()
     if kind == "RNN":
-        nodes = model.to_nodes()
         assert nodes[0].op is Op.RNN and nodes[0].activation is Activation.TANH
-    else:
-        with pytest.raises(ConfigError, match="GRU"):
-            model.to_nodes()
+    else:                                   # PyTorch exports linear_before_reset=1: nnom's cell
+        assert model.layers[0].args.linear_before_reset
+        assert nodes[0].op is Op.GRU and nodes[0].activation is Activation.NONE
+        assert nodes[0].args.units == 5 and nodes[0].output.shape == (5,)
+        assert set(model.layers[0].params) == {"weight", "recurrent", "bias", "recurrent_bias"}
+
+
+def test_to_nodes_refuses_a_gru_with_linear_before_reset_0():
+    data, _ = _gru_onnx(0, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="GRU with linear_before_reset=0.*nnom"):
+        import_onnx(data).to_nodes()
+    data, _ = _gru_onnx(1, np.random.default_rng(0))
+    assert import_onnx(data).to_nodes()[0].op is Op.GRU
 
 
 # ------------------------------------------------------------------------------ refusals

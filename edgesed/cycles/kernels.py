@@ -17,7 +17,7 @@ from edgesed.cycles.isa import Mix
 
 __all__ = ["Term", "ConvGeom", "conv_dsp_terms", "conv_c_terms", "relu_terms",
            "pool_dsp_terms", "pool_c_terms", "fc_dsp_terms", "fc_c_terms", "rnn_terms",
-           "flash_line_reads"]
+           "gru_terms", "flash_line_reads"]
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,36 @@ def rnn_terms(feature: int, units: int) -> list[Term]:
               Term("elementwise", units, L.ACT_ELEM, "local_tanh_q7 table lookup"),
               Term("elementwise", 1, L.MEM_CALL, "memcpy call"),
               Term("elementwise", units, L.MEM_BYTE, "memcpy bytes")]
+    return terms
+
+
+def _fc_q15_terms(dim_vec: int, rows: int, name: str) -> list[Term]:
+    """nnom ``local_fully_connected_mat_q7_vec_q15_opt``: 4 rows x 2 columns, int64 sums."""
+    groups, rest = divmod(rows, 4)
+    pairs, odd = divmod(dim_vec, 2)
+    return [Term("call", 1, L.FC_CALL, f"{name} call"),
+            Term("mac_tile", groups * pairs, L.FCQ15_COL, "4 rows x 2 columns (q15 vector)"),
+            Term("leftover", groups * odd, L.FCQ15_TAIL_COL, "4 rows, odd last column"),
+            Term("requant", groups, L.FCQ15_ROWS, "4 rows: bias, shift, saturate16, store"),
+            Term("leftover", rest * dim_vec, L.FCC_MAC, "leftover row, one MAC"),
+            Term("requant", rest, L.FC_ROW, "leftover row: bias, shift, store")]
+
+
+def gru_terms(feature: int, units: int) -> list[Term]:
+    """One time step of nnom's GRU cell (``gru_cell_run``, q15 state). UNVALIDATED: no measured
+    GRU timing exists; the terms follow the C like :func:`rnn_terms`. ``local_q7_to_q15`` of
+    the input, ``local_fully_connected_mat_q7_vec_q15_opt`` on ``x`` and on ``h`` (3*units
+    rows each), then the q15 element-wise gates."""
+    n3 = 3 * units
+    terms = [Term("call", 1, L.GRU_STEP, "rnn_run/gru_cell_run bookkeeping"),
+             Term("elementwise", feature, L.Q7_TO_Q15_ELEM, "local_q7_to_q15")]
+    terms += _fc_q15_terms(feature, n3, "local_fully_connected_mat_q7_vec_q15_opt (W x)")
+    terms += _fc_q15_terms(units, n3, "local_fully_connected_mat_q7_vec_q15_opt (U h)")
+    terms += [Term("elementwise", 4 * units, L.ADD_Q15_ELEM, "local_add_q15 (z, r, hh, h)"),
+              Term("elementwise", 3 * units, L.ACT_Q15_ELEM, "local_sigmoid/tanh_q15"),
+              Term("elementwise", 3 * units, L.MULT_Q15_ELEM, "local_mult_q15 (r, z, 1-z)"),
+              Term("elementwise", 2 * units, L.ONE_MINUS_ELEM,
+                   "local_1_minor_z_q15, local_q15_to_q7")]
     return terms
 
 

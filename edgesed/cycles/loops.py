@@ -167,3 +167,29 @@ ACT_ELEM = Mix(ld=1, ldp=1, alu=3, st=1, br=1)
 #: rnn_run + simple_cell_run bookkeeping per time step: 6 calls (dot, fc, add, act, memcpy,
 #: state swap), pointers and shifts from the layer structures
 RNN_STEP = call(saved=4) * 6 + Mix(alu=30, ld=10)
+
+# ---------------------------------------------------------------- nnom GRU cell (q15 state)
+# UNVALIDATED: counted from nnom's C (gru_cell_run and the local_* q15 helpers) like the rest of
+# this module, but no measured GRU timing exists to check them against.
+#: rnn_run + gru_cell_run bookkeeping per time step: 15 calls (q7_to_q15, 2 FC, 2 add, 2
+#: sigmoid, mult, add, tanh, mult, 1-z, mult, add, q15_to_q7), pointers and shifts
+GRU_STEP = call(saved=4) * 15 + Mix(alu=45, ld=15)
+#: ``local_q7_to_q15`` per element: LDRSB, LSL, STRH, loop
+Q7_TO_Q15_ELEM = Mix(ld=1, alu=2, st=1, br=1)
+#: ``local_fully_connected_mat_q7_vec_q15_opt`` 4 rows x 2 columns (8 MAC): 2 LDRSH of the
+#: vector, 8 LDRSB of the reordered weights, 8 SMLAL (int64 sums), loop
+FCQ15_COL = Mix(ld=2, ldp=8, mac=8, alu=2, br=1)
+#: 4 rows, odd last column: LDRSH + 4 LDRSB, 4 SMLAL
+FCQ15_TAIL_COL = Mix(ld=1, ldp=4, mac=4, alu=1, br=1)
+#: per 4 rows: 4 bias loads, 4 x (64-bit << and + round), 4 x (64-bit >>, SSAT 16, STRH), loop
+FCQ15_ROWS = Mix(alu=30, ld=1, ldp=3, dsp=4, st=4, br=1)
+#: ``local_add_q15`` per element: 2 LDRSH, ADD (+ round, ASR 0), SSAT, STRH, loop
+ADD_Q15_ELEM = Mix(ld=1, ldp=1, alu=4, dsp=1, st=1, br=1)
+#: ``local_mult_q15`` per element: 2 LDRSH, MUL, ADD round, ASR, SSAT, STRH, loop
+MULT_Q15_ELEM = Mix(ld=1, ldp=1, mac=1, alu=3, dsp=1, st=1, br=1)
+#: ``local_sigmoid/tanh_q15`` (table + linear interpolation) per element: LDRSH, shifts and
+#: masks for index and fraction, 2 LDRSH table, SUB, MUL, ASR, ADD, STRH, loop
+ACT_Q15_ELEM = Mix(ld=1, ldp=2, alu=9, mac=1, st=1, br=1)
+#: ``local_1_minor_z_q15`` per element: LDRSH, SUB from 32767, STRH, loop;
+#: ``local_q15_to_q7``: LDRSH, ASR, STRB, loop
+ONE_MINUS_ELEM = Mix(ld=1, alu=2, st=1, br=1)

@@ -116,6 +116,9 @@ def _terms(graph: Graph, node: Node, target: Target) -> tuple[list[K.Term], int,
     if node.op is Op.RNN:
         feature, units = int(np.prod(in_spec.shape)), node.args.units
         return K.rnn_terms(feature, units), units * (feature + units) + units, 1
+    if node.op is Op.GRU:   # unvalidated (see K.gru_terms)
+        feature, units = int(np.prod(in_spec.shape)), node.args.units
+        return K.gru_terms(feature, units), 3 * units * (feature + units) + 6 * units, 1
     raise ValueError(f"no cycle model for {node.op!r}")
 
 

@@ -39,15 +39,23 @@ def make_frontend(kind: str = "float", input_q=None, **options) -> Frontend:
         ``"float"``: VGGish's algorithm in float64. ``"fixed"``: the q15 chain an MCU runs
         (arm_float_to_q15, arm_mult_q15, arm_rfft_q15, arm_cmplx_mag_q15, q15 mel dot products,
         fixed-point log).
-    input_q : QFormat, optional
+    input_q : QFormat or AffineQ, optional
         The network's input format (``graph.input.q``); default Q3.4, the built-in models'.
+        An affine (TFLite int8) format wraps the frontend in
+        :class:`~edgesed.frontend.affine.AffineInput`.
     **options
         Passed to the frontend class (``FixedFrontend(autoscale=True)``; none for float).
     """
-    if input_q is None:
-        from edgesed.graph import QFormat
+    from edgesed.graph import QFormat
+    from edgesed.graph_s8 import AffineQ
 
+    if input_q is None:
         input_q = QFormat(frac_bits=4)
+    if isinstance(input_q, AffineQ):      # an int8 TFLite model: add its input QUANTIZE
+        from edgesed.frontend.affine import SOURCE_FRAC_BITS, AffineInput
+
+        inner = make_frontend(kind, QFormat(frac_bits=SOURCE_FRAC_BITS), **options)
+        return AffineInput(inner, input_q)
     if kind == "float":
         from edgesed.frontend.mel_float import FloatFrontend
 

@@ -197,7 +197,13 @@ class Stream:
         scan(z)
         self.meter.push(z)
         for _, patch in self.patcher.push(self.frontend.push(z)):
-            posteriors(self.engine.run(patch), self.graph.output.q.frac_bits)
+            self._posteriors(self.engine.run(patch))
+
+    def _posteriors(self, logits: np.ndarray) -> np.ndarray:
+        from edgesed.graph import Op
+
+        return posteriors(logits, self.graph.output.q,
+                          probabilities=self.graph.nodes[-1].op is Op.SOFTMAX_S8)
 
     # -- state -------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -351,7 +357,7 @@ class Stream:
             self.engine.reset_state()
             self.resets += 1
         logits = self.engine.run(patch).copy()
-        post = posteriors(logits, self.graph.output.q.frac_bits)
+        post = self._posteriors(logits)
         start = j * self.hop_ms / 1000.0
         end = (j * self.hop_ms + PATCH_FRAMES * 10) / 1000.0
         ended = self.detector.update(post, start, end, silent)

@@ -68,7 +68,9 @@ def export_onnx(net) -> bytes:
 def float_graph(onnx_model, name: str = "m20k") -> FloatGraph:
     """One ONNX model (path or bytes; maps, or conv front end + RNN) as a FloatGraph.
 
-    Softmax is not allowed (the detector applies its own); GRU has no edgesed operator yet.
+    Softmax is not allowed (the detector applies its own). A GRU (``linear_before_reset=1``,
+    as PyTorch exports it) becomes an ``Op.GRU`` layer named ``gru`` (params ``weight``,
+    ``recurrent``, ``bias``, ``recurrent_bias``, rows z, r, h).
     """
     model = import_onnx(onnx_model)
     if model.softmax:
@@ -76,15 +78,17 @@ def float_graph(onnx_model, name: str = "m20k") -> FloatGraph:
                           "softmax)")
     layers, params, counts = [], {}, {}
     for la in model.layers:
-        if la.op is FloatOp.GRU:
-            raise ConfigError(f"layer {la.name!r} is a GRU; edgesed graphs have the vanilla "
-                              "RNN only")
+        if la.op is FloatOp.GRU and not la.args.linear_before_reset:
+            raise ConfigError(f"layer {la.name!r} is a GRU with linear_before_reset=0, which "
+                              "nnom's GRU cell cannot run; export nn.GRU from PyTorch "
+                              "(linear_before_reset=1)")
         kind = {FloatOp.CONV2D: "conv", FloatOp.MAXPOOL: "pool", FloatOp.AVGPOOL: "pool",
-                FloatOp.DENSE: "fc", FloatOp.RNN: "rnn"}[la.op]
+                FloatOp.DENSE: "fc", FloatOp.RNN: "rnn", FloatOp.GRU: "gru"}[la.op]
         counts[kind] = counts.get(kind, 0) + 1
-        lname = "rnn" if kind == "rnn" and counts[kind] == 1 else f"{kind}{counts[kind]}"
+        lname = (kind if kind in ("rnn", "gru") and counts[kind] == 1
+                 else f"{kind}{counts[kind]}")
         op = Op(la.op.value)
-        args = la.args.units if op is Op.RNN else la.args
+        args = la.args.units if op in (Op.RNN, Op.GRU) else la.args
         layers.append((op, lname, args, la.activation))
         params.update({f"{lname}.{k}": np.asarray(v, np.float64) for k, v in la.params.items()})
     shape = tuple(model.input_shape)

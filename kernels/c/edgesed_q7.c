@@ -1,9 +1,10 @@
 /*
  * edgesed_q7.c - portable C99 q7 kernels, bit-exact to CMSIS-NN legacy q7 (CMSIS_5 5.6.0,
- * ARM_MATH_DSP) and nnom's q7 simple RNN cell. See edgesed_q7.h for the contract.
+ * ARM_MATH_DSP), nnom's q7 simple RNN cell and nnom's GRU cell (q15 state). See edgesed_q7.h
+ * for the contract.
  *
  * Written for edgesed from the semantics of its Numba twins (kernels/convolve_q7.py,
- * pool_q7.py, fully_connected_q7.py, activations_q7.py, rnn_q7.py). Accumulators are
+ * pool_q7.py, fully_connected_q7.py, activations_q7.py, rnn_q7.py, gru_q7.py). Accumulators are
  * uint32_t (wrap modulo 2^32 like __SMLAD, no signed overflow); es_asr32 is a portable
  * arithmetic right shift; conversions to narrower signed types go through explicit helpers.
  */
@@ -561,6 +562,128 @@ void es_simple_rnn_cell_q7(const int8_t *x, uint16_t feature_size, const int8_t 
     memcpy(out, state, units);
 }
 
+/* ------------------------------------------------------------------ nnom GRU cell (q15) */
+
+/* arithmetic right shift of an int64 (floor division by 2^s) */
+static int64_t es_asr64(int64_t v, unsigned s)
+{
+    return v >= 0 ? (v >> s) : ~((~v) >> s);
+}
+
+/* (int64)bias << s, without shifting a negative value */
+static int64_t es_bias64(int8_t bias, unsigned s)
+{
+    return (int64_t)bias * ((int64_t)1 << s);
+}
+
+/* nnom local_fully_connected_mat_q7_vec_q15_opt: int64 sums over q7_q15-reordered rows
+ * (groups of 4 rows: column pairs r0c0 r1c0 r0c1 r1c1 r2c0 r3c0 r2c1 r3c1, odd last column
+ * r0 r1 r2 r3; leftover rows natural), out = ssat16((bias << bs + ROUND(os) + sum) >> os). */
+static void es_fc_q7_vec_q15(const int16_t *vec, uint32_t dim_vec, const int8_t *w,
+                             const int8_t *bias, uint32_t rows, unsigned bs, unsigned os,
+                             int16_t *out)
+{
+    uint32_t g, k, r, j, base = 0u;
+    int64_t rnd = (int64_t)ES_NN_ROUND(os);
+    for (g = 0; g < rows / 4u; g++) {
+        int64_t s[4];
+        r = 4u * g;
+        for (j = 0; j < 4u; j++) {
+            s[j] = es_bias64(bias[r + j], bs) + rnd;
+        }
+        for (k = 0; k < dim_vec / 2u; k++) {
+            int64_t x0 = vec[2u * k], x1 = vec[2u * k + 1u];
+            const int8_t *q = w + base + 8u * k;
+            s[0] += x0 * q[0] + x1 * q[2];
+            s[1] += x0 * q[1] + x1 * q[3];
+            s[2] += x0 * q[4] + x1 * q[6];
+            s[3] += x0 * q[5] + x1 * q[7];
+        }
+        if (dim_vec & 1u) {
+            int64_t x = vec[dim_vec - 1u];
+            const int8_t *q = w + base + 4u * (dim_vec - 1u);
+            for (j = 0; j < 4u; j++) {
+                s[j] += x * q[j];
+            }
+        }
+        for (j = 0; j < 4u; j++) {
+            int64_t v = es_asr64(s[j], os);
+            out[r + j] = (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+        }
+        base += 4u * dim_vec;
+    }
+    for (r = rows & ~3u; r < rows; r++) {
+        int64_t s = es_bias64(bias[r], bs) + rnd, v;
+        for (j = 0; j < dim_vec; j++) {
+            s += (int64_t)vec[j] * w[base + j];
+        }
+        v = es_asr64(s, os);
+        out[r] = (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+        base += dim_vec;
+    }
+}
+
+/* arm_nn_activations_direct_q15 (CMSIS 5.8.0+, nnom local_sigmoid/tanh_q15), in place */
+static void es_act_q15(int16_t *data, uint32_t size, uint16_t int_width, const int16_t *table)
+{
+    uint32_t i;
+    unsigned shift = 11u - int_width;
+    uint32_t bit_mask = 0x7FFu >> int_width, full_frac = bit_mask + 1u;
+    for (i = 0; i < size; i++) {
+        int32_t x = data[i];
+        int32_t frac = (int32_t)((uint32_t)x & bit_mask);
+        int32_t idx = es_asr32(x, shift);
+        if (idx == 0x7F) {
+            data[i] = table[0x7F];
+        } else {
+            uint32_t i1 = (uint32_t)idx & 0xFFu, i2 = (i1 + 1u) & 0xFFu;
+            int32_t v = ((int32_t)full_frac - frac) * table[i1] + table[i2] * frac;
+            data[i] = es_wrap16(es_asr32(v, shift));
+        }
+    }
+}
+
+/* local_mult_q15 with out_shift 15 */
+static int16_t es_mult_q15(int32_t a, int32_t b)
+{
+    return es_sat16(es_asr32(a * b + (int32_t)ES_NN_ROUND(15), 15));
+}
+
+void es_gru_cell_q7(const int8_t *x, uint16_t feature_size, const int8_t *weights,
+                    const int8_t *recurrent_weights, const int8_t *bias,
+                    const int8_t *recurrent_bias, uint16_t units, int16_t *state, int8_t *out,
+                    int16_t *buffer, uint16_t bias_shift, uint16_t oshift_iw, uint16_t oshift_hw,
+                    uint16_t act_int_width)
+{
+    uint32_t i, u = units, n3 = 3u * units;
+    int16_t *mx = buffer, *mh = buffer + n3, *z = buffer + 2u * n3, *r = z + u, *t2 = r + u;
+    int16_t *xq = buffer + 3u * n3;
+    for (i = 0; i < feature_size; i++) {                      /* local_q7_to_q15 */
+        xq[i] = (int16_t)(x[i] * 256);
+    }
+    es_fc_q7_vec_q15(xq, feature_size, weights, bias, n3, bias_shift + 8u, oshift_iw, mx);
+    es_fc_q7_vec_q15(state, u, recurrent_weights, recurrent_bias, n3, bias_shift + 8u,
+                     oshift_hw, mh);
+    for (i = 0; i < u; i++) {
+        z[i] = es_sat16((int32_t)mx[i] + mh[i]);
+        r[i] = es_sat16((int32_t)mx[u + i] + mh[u + i]);
+    }
+    es_act_q15(z, u, act_int_width, es_sigmoid_table_q15);
+    es_act_q15(r, u, act_int_width, es_sigmoid_table_q15);
+    for (i = 0; i < u; i++) {                                 /* hh = x_h + r * rec_h */
+        r[i] = es_sat16((int32_t)mx[2u * u + i] + es_mult_q15(r[i], mh[2u * u + i]));
+    }
+    es_act_q15(r, u, act_int_width, es_tanh_table_q15);
+    for (i = 0; i < u; i++) {                                 /* reads h_{t-1} first */
+        t2[i] = es_mult_q15(z[i], state[i]);
+    }
+    for (i = 0; i < u; i++) {
+        int16_t one_minus_z = es_wrap16(32767 - (int32_t)z[i]);
+        state[i] = es_sat16((int32_t)t2[i] + es_mult_q15(one_minus_z, r[i]));
+        out[i] = es_wrap8(es_asr32(state[i], 8));
+    }
+}
+
 /* ----------------------------------------------------------------------------- tables */
 /* entry i = clamp(round(f(int8(i) / 16) * 128), -128, 127), f = sigmoid / tanh; generated
  * from that rule by edgesed (kernels/activations_q7.py) and checked against it in tests. */
@@ -600,4 +723,57 @@ const int8_t es_tanh_table_q7[256] = {
     -127, -127, -127, -127, -127, -127, -127, -126, -126, -126, -126, -126, -125, -125, -124, -124,
     -123, -123, -122, -121, -120, -120, -118, -117, -116, -114, -113, -111, -109, -106, -104, -101,
      -97,  -94,  -90,  -86,  -81,  -76,  -71,  -65,  -59,  -53,  -46,  -39,  -31,  -24,  -16,   -8,
+};
+
+/* q15 tables of arm_nn_activations_direct_q15 (sigmoidTable_q15 / tanhTable_q15, equal to nnom's):
+ * entry i = clamp(round(f(int8(i) / 16) * 32768), -32768, 32767); generated by edgesed from
+ * kernels/activations_q7.py (SIGMOID_TABLE_Q15 / TANH_TABLE_Q15). */
+const int16_t es_sigmoid_table_q15[256] = {
+     16384,  16896,  17407,  17916,  18421,  18923,  19420,  19912,  20397,  20874,  21344,  21804,
+     22255,  22696,  23127,  23547,  23955,  24352,  24737,  25110,  25471,  25819,  26155,  26479,
+     26790,  27090,  27377,  27653,  27917,  28169,  28411,  28642,  28862,  29072,  29272,  29462,
+     29644,  29816,  29979,  30135,  30282,  30422,  30555,  30680,  30799,  30912,  31018,  31119,
+     31214,  31304,  31389,  31469,  31545,  31616,  31684,  31747,  31807,  31864,  31917,  31968,
+     32015,  32060,  32102,  32141,  32179,  32214,  32247,  32278,  32307,  32335,  32361,  32385,
+     32408,  32430,  32450,  32469,  32487,  32504,  32520,  32535,  32549,  32562,  32574,  32586,
+     32597,  32607,  32617,  32626,  32635,  32643,  32650,  32657,  32664,  32670,  32676,  32682,
+     32687,  32692,  32696,  32701,  32705,  32709,  32712,  32716,  32719,  32722,  32725,  32727,
+     32730,  32732,  32734,  32736,  32738,  32740,  32742,  32743,  32745,  32746,  32747,  32749,
+     32750,  32751,  32752,  32753,  32754,  32755,  32756,  32756,     11,     12,     12,     13,
+        14,     15,     16,     17,     18,     19,     21,     22,     23,     25,     26,     28,
+        30,     32,     34,     36,     38,     41,     43,     46,     49,     52,     56,     59,
+        63,     67,     72,     76,     81,     86,     92,     98,    104,    111,    118,    125,
+       133,    142,    151,    161,    171,    182,    194,    206,    219,    233,    248,    264,
+       281,    299,    318,    338,    360,    383,    407,    433,    461,    490,    521,    554,
+       589,    627,    666,    708,    753,    800,    851,    904,    961,   1021,   1084,   1152,
+      1223,   1299,   1379,   1464,   1554,   1649,   1750,   1856,   1969,   2088,   2213,   2346,
+      2486,   2633,   2789,   2952,   3124,   3306,   3496,   3696,   3906,   4126,   4357,   4599,
+      4851,   5115,   5391,   5678,   5978,   6289,   6613,   6949,   7297,   7658,   8031,   8416,
+      8813,   9221,   9641,  10072,  10513,  10964,  11424,  11894,  12371,  12856,  13348,  13845,
+     14347,  14852,  15361,  15872,
+};
+
+const int16_t es_tanh_table_q15[256] = {
+         0,   2045,   4075,   6073,   8025,   9919,  11743,  13486,  15143,  16706,  18173,  19542,
+     20813,  21986,  23066,  24054,  24956,  25776,  26519,  27191,  27797,  28341,  28830,  29268,
+     29660,  30010,  30322,  30600,  30847,  31067,  31262,  31435,  31589,  31726,  31846,  31953,
+     32048,  32132,  32206,  32271,  32329,  32381,  32426,  32466,  32501,  32532,  32560,  32584,
+     32606,  32625,  32642,  32657,  32670,  32681,  32691,  32700,  32708,  32715,  32721,  32727,
+     32732,  32736,  32740,  32743,  32746,  32749,  32751,  32753,  32755,  32756,  32758,  32759,
+     32760,  32761,  32762,  32762,  32763,  32764,  32764,  32765,  32765,  32765,  32766,  32766,
+     32766,  32766,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,
+     32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,
+     32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767,
+     32767,  32767,  32767,  32767,  32767,  32767,  32767,  32767, -32768, -32768, -32768, -32768,
+    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
+    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
+    -32768, -32768, -32768, -32768, -32768, -32768, -32767, -32767, -32767, -32767, -32767, -32767,
+    -32767, -32767, -32767, -32766, -32766, -32766, -32766, -32765, -32765, -32765, -32764, -32764,
+    -32763, -32762, -32762, -32761, -32760, -32759, -32758, -32756, -32755, -32753, -32751, -32749,
+    -32746, -32743, -32740, -32736, -32732, -32727, -32721, -32715, -32708, -32700, -32691, -32681,
+    -32670, -32657, -32642, -32625, -32606, -32584, -32560, -32532, -32501, -32466, -32426, -32381,
+    -32329, -32271, -32206, -32132, -32048, -31953, -31846, -31726, -31589, -31435, -31262, -31067,
+    -30847, -30600, -30322, -30010, -29660, -29268, -28830, -28341, -27797, -27191, -26519, -25776,
+    -24956, -24054, -23066, -21986, -20813, -19542, -18173, -16706, -15143, -13486, -11743,  -9919,
+     -8025,  -6073,  -4075,  -2045,
 };

@@ -1,6 +1,6 @@
 /*
  * edgesed_q7.h - portable C99 q7 kernels with the semantics of CMSIS-NN legacy q7 (CMSIS_5
- * 5.6.0, ARM_MATH_DSP build) and nnom's q7 simple RNN cell.
+ * 5.6.0, ARM_MATH_DSP build), nnom's q7 simple RNN cell and nnom's GRU cell (q15 state).
  *
  * Part of edgesed. Written from the semantics documented in edgesed's Numba twins (Python
  * package `kernels`); no intrinsics, only <stdint.h> and <string.h>. Every function gives
@@ -170,6 +170,28 @@ void es_simple_rnn_cell_q7(const int8_t *x, uint16_t feature_size, const int8_t 
                            int8_t *state, int8_t *out, uint16_t bias_shift, uint16_t oshift_iw,
                            uint16_t oshift_hw, int16_t act_int_width,
                            es_nn_activation_type act);
+
+/* One time step of nnom's GRU cell (gru_cell_run, nnom's plain-C local_* backend; q7 input,
+ * weights and biases, q15 state), the twin of kernels/gru_q7.py:
+ *     xq = x << 8;  mx = FC(xq, W, bias), mh = FC(state, U, recurrent_bias)   (3*units rows
+ *     z, r, h; both FCs shift their bias by bias_shift + 8, int64 sums, ssat16 results)
+ *     z = sigmoid(ssat16(x_z + rec_z)); r = sigmoid(ssat16(x_r + rec_r))
+ *     hh = tanh(ssat16(x_h + mult(r, rec_h)))
+ *     state = ssat16(mult(z, state) + mult((q15_t)(32767 - z), hh));  out = state >> 8
+ *     mult(a, b) = ssat16((a*b + ES_NN_ROUND(15)) >> 15); sigmoid/tanh: es_act_q15 (CMSIS
+ *     5.8.0+ arm_nn_activations_direct_q15 with int_width = act_int_width in 0..3)
+ * weights/recurrent_weights: W (3*units, feature_size) and U (3*units, units) reordered by
+ * nnom's convert_q7_q15_weights. state: units q15 values (2-byte aligned), persists between
+ * calls; zero it to reset. buffer: 9*units + feature_size q15 (2-byte aligned), must not
+ * overlap anything else; out must not alias state or buffer; x must not alias state. */
+void es_gru_cell_q7(const int8_t *x, uint16_t feature_size, const int8_t *weights,
+                    const int8_t *recurrent_weights, const int8_t *bias,
+                    const int8_t *recurrent_bias, uint16_t units, int16_t *state, int8_t *out,
+                    int16_t *buffer, uint16_t bias_shift, uint16_t oshift_iw, uint16_t oshift_hw,
+                    uint16_t act_int_width);
+
+extern const int16_t es_sigmoid_table_q15[256];
+extern const int16_t es_tanh_table_q15[256];
 
 #ifdef __cplusplus
 }

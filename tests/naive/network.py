@@ -9,11 +9,15 @@ import numpy as np
 from edgesed.graph import Activation, Graph, Op, PoolPathName, layer_shifts
 from tests.naive.conv import conv_hwc_q7_ref
 from tests.naive.fc import fully_connected_ref, simple_rnn_step_ref
+from tests.naive.gru import gru_step_ref
 from tests.naive.pool import pool_c_memory, pool_dsp_memory, run_memory
 
 
 def run_network(graph: Graph, x: np.ndarray, state: dict | None = None, truncate: bool = False):
-    """Return ``(outputs: dict layer -> int8 array, new_state: dict layer -> int8 array)``."""
+    """Return ``(outputs: dict layer -> int8 array, new_state: dict layer -> state array)``.
+
+    States: RNN int8 (q7) ``(units,)``, GRU int16 (Q0.15) ``(units,)``; missing ones are zeros.
+    """
     state = dict(state or {})
     outputs = {}
     p = graph.params
@@ -40,6 +44,15 @@ def run_network(graph: Graph, x: np.ndarray, state: dict | None = None, truncate
                                     s["bias_shift"], s["oshift_iw"], s["oshift_hw"],
                                     s["act_int_width"], node.activation.value, truncate)
             state[node.name] = x.copy()
+        elif node.op is Op.GRU:
+            s = layer_shifts(graph, node)
+            h = state.get(node.name, np.zeros(a.units, np.int16))
+            out, h = gru_step_ref(x.reshape(-1), h, p[f"{node.name}.weight"],
+                                  p[f"{node.name}.recurrent"], p[f"{node.name}.bias"],
+                                  p[f"{node.name}.recurrent_bias"], s["bias_shift"],
+                                  s["oshift_iw"], s["oshift_hw"], s["act_int_width"], truncate)
+            x = np.array(out, dtype=np.int8)
+            state[node.name] = np.array(h, dtype=np.int16)
         if node.activation is Activation.RELU:
             x = np.maximum(x, 0).astype(np.int8)
         outputs[node.name] = np.asarray(x, dtype=np.int8)
