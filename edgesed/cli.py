@@ -60,12 +60,17 @@ def _cmd_report(args) -> int:
     plan = get_planner(args.planner).plan(graph)
     report = build_report(graph, plan)
     text = format_table(report)
-    if args.target:
+    from edgesed.graph_ne16 import is_ne16
+
+    if args.target or is_ne16(graph):
         from edgesed.costs import format_costs, frame_costs
         from edgesed.targets import check_fits, resolve_target
 
-        target = resolve_target(args.target)
-        check_fits(graph, plan, target)
+        if is_ne16(graph):                   # NE16 layers run on GAP9 whatever --target says
+            target = "gap9"
+        else:
+            target = resolve_target(args.target)
+            check_fits(graph, plan, target)
         costs = frame_costs(graph, target, plan)
         report["costs"] = costs
         text += "\n\n" + format_costs(costs)
@@ -335,12 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgesed", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="per-layer ops, buffers, RAM peak and ROM of a model")
-    r.add_argument("model", help="built-in name (default, m20k, m200k, m2m, m20k-s8, ds-cnn), "
-                                 ".edgesed file or int8 .tflite file")
+    r.add_argument("model", help="built-in name (default, m20k, m200k, m2m, m20k-s8, ds-cnn, "
+                                 "dcrnn-ne16), .edgesed file or int8 .tflite file")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.add_argument("--planner", default="pingpong", help="linear, pingpong (default) or greedy")
     r.add_argument("--target", help="e.g. cortex-m4@80MHz, stm32l476rg, cortex-m4-nodsp, or a "
-                                    ".json/.toml profile: adds cycles, ms, MOPS and energy")
+                                    ".json/.toml profile: adds cycles, ms, MOPS and energy "
+                                    "(NE16 models always report GAP9)")
     r.set_defaults(func=_cmd_report)
     i = sub.add_parser("infer", help="run one inference on a raw int8 input tensor")
     i.add_argument("model")

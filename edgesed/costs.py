@@ -30,7 +30,8 @@ from __future__ import annotations
 from edgesed import ops
 from edgesed.cycles import graph_cycles
 from edgesed.errors import ArenaOverflowError
-from edgesed.graph import Graph
+from edgesed.graph import Graph, Op
+from edgesed.graph_s8 import S8_OPS
 from edgesed.targets import Build, check_fits, resolve_target
 
 __all__ = ["SEED_MS", "SEED_PLAIN_C_MS", "SEED_POWER_MW", "SEED_FRAME_MS", "frame_costs", "format_costs",
@@ -79,12 +80,19 @@ def frame_costs(graph: Graph, target, plan=None, *, frame_ms: float = SEED_FRAME
     dict with ``model``, ``target`` (profile figures), ``layers`` (name, kernel, ops, cycles,
     ms, mops, terms), ``total_cycles``, ``total_ms``, ``frame_ms``, ``duty_cycle``,
     ``realtime``, ``ops``, ``mops``, ``ops_per_cycle``, ``power`` (run/idle mW, energy per
-    frame in µJ split busy/idle, average mW, assumption), ``memory`` (RAM/flash use and fit)
-    and ``seed`` (comparison with Table VI's 125.6 ms — 291.4 ms for a plain-C build — and the
-    seed's 5.5 mW; ``same_board`` says whether the target is the seed's board at 80 MHz).
+    frame in µJ split busy/idle, average mW, assumption), ``memory`` (RAM/flash use and fit),
+    ``unvalidated`` (int8 layers, whose cycle model has no measurement behind it) and ``seed``
+    (comparison with Table VI's 125.6 ms — 291.4 ms for a plain-C build — and the
+    seed's 5.5 mW; ``same_board`` says whether the target is the seed's board at 80 MHz,
+    ``same_model`` whether the graph is the seed's M20k, ``models.build("m20k")``).
     """
+    from edgesed.graph_ne16 import is_ne16
     from edgesed.planner import PingPongPlanner
 
+    if is_ne16(graph):                     # NE16 + cluster on GAP9: its own cycle/power model
+        from edgesed.dispatch_ne16 import frame_costs as ne16_frame_costs
+
+        return ne16_frame_costs(graph, plan, frame_ms=frame_ms)
     t = resolve_target(target)
     if not frame_ms > 0:
         raise ValueError(f"frame_ms={frame_ms!r} must be > 0")
@@ -136,11 +144,13 @@ def frame_costs(graph: Graph, target, plan=None, *, frame_ms: float = SEED_FRAME
                            "wake-up not counted"),
         },
         "memory": mem,
+        "unvalidated": [n.name for n in graph.nodes if n.op in S8_OPS and n.op is not Op.RESHAPE],
         "seed": {
             "seed_ms": SEED_MS, "seed_plain_c_ms": SEED_PLAIN_C_MS,
             "seed_power_mw": SEED_POWER_MW, "compared_ms": seed_ms,
             "ms_ratio": busy / seed_ms, "power_ratio": (energy / frame_ms) / SEED_POWER_MW,
             "same_board": seed_board,
+            "same_model": graph.name == "m20k",
             "readings": seed_power_readings(),
             "note": ("the seed's 5.5 mW is not reproduced by 26.4 mW x 13.1 % duty + Standby "
                      "(3.45 mW); see edgesed.costs for the readings that would give it"),
@@ -148,8 +158,32 @@ def frame_costs(graph: Graph, target, plan=None, *, frame_ms: float = SEED_FRAME
     }
 
 
+def _format_ne16(d: dict) -> str:
+    """The GAP9 table of an NE16 graph's costs (:func:`edgesed.dispatch_ne16.frame_costs`)."""
+    t, p, m = d["target"], d["power"], d["memory"]
+    w = max([20] + [len(l["kernel"]) for l in d["layers"]])
+    head = f"{'layer':<7} {'unit':<8} {'routine':<{w}} {'ms':>8} {'cycles':>11} {'uJ':>8}"
+    lines = [f"model {d['model']} on {t['name']} ({t['core']}, {t['clock_mhz']:g} MHz)", head,
+             "-" * len(head)]
+    for l in d["layers"]:
+        lines.append(f"{l['name']:<7} {l['unit']:<8} {l['kernel']:<{w}} {l['ms']:>8.3f} "
+                     f"{l['cycles']:>11,.0f} {l['energy_uj']:>8.2f}")
+    lines += ["-" * len(head),
+              f"total            {d['total_ms']:>9.3f} ms per {d['frame_ms']:g} ms frame "
+              f"(duty {d['duty_cycle']:.2%}), {d['mops']:.0f} MOPS",
+              f"energy           {p['energy_per_frame_uj']:>9.1f} uJ per frame, "
+              f"{p['average_mw']:.3f} mW average ({p['assumption']})",
+              f"memory           arena {m['ram_bytes']:,} B + parameters {m['flash_bytes']:,} B "
+              f"in L2 ({m['flash_capacity']:,} B)" + ("" if m["fits"] else "  ** DOES NOT FIT **")
+              + ("" if m["fits_l1"] else "; arena larger than L1: tiled by DMA (not modelled)"),
+              f"assumptions      {t['calibration']}"]
+    return "\n".join(lines)
+
+
 def format_costs(d: dict) -> str:
     """A readable per-frame cost table of a :func:`frame_costs` dict."""
+    if d["target"].get("build") == "ne16":
+        return _format_ne16(d)
     t = d["target"]
     head = f"{'layer':<7} {'kernel':<46} {'ms':>8} {'cycles':>11} {'MOPS':>7}  dominant terms"
     lines = [f"model {d['model']} on {t['name']} ({t['core']}, {t['build']} build, "
@@ -176,7 +210,11 @@ def format_costs(d: dict) -> str:
         + ("" if m["fits"] else "  ** DOES NOT FIT **"),
         f"seed (Table VI)  {s['compared_ms']} ms, {s['seed_power_mw']} mW -> ratio "
         f"{s['ms_ratio']:.2f} (time), {s['power_ratio']:.2f} (power)"
-        + ("" if s["same_board"] else "  [different target from the seed's]"),
+        + ("" if s["same_board"] else "  [different target from the seed's]")
+        + ("" if s.get("same_model", True) else "  [different model from the seed's]"),
         f"calibration      {t['calibration']}",
     ]
+    if d.get("unvalidated"):
+        lines.append("cycle model      int8 (s8/s4) layers are first-principles loop counts "
+                     "(edgesed.cycles.s8), NOT validated against a measurement")
     return "\n".join(lines)

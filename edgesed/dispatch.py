@@ -18,8 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from edgesed import dispatch_s8
+from edgesed import dispatch_ne16, dispatch_s8
 from edgesed.errors import SizeMismatchError
+from edgesed.graph_ne16 import NE16_OPS
 from edgesed.graph_s8 import S8_OPS
 from edgesed.graph import (Activation, ConvKernel, DenseKernel, Graph, Node, Op, PoolPathName,
                            layer_shifts)
@@ -85,6 +86,8 @@ def c_function(graph: Graph, node: Node) -> str:
     """The CMSIS-NN (or nnom) function that runs the node on the device."""
     if node.op in S8_OPS:
         return dispatch_s8.c_function(graph, node)
+    if node.op in NE16_OPS:
+        return dispatch_ne16.c_function(graph, node)
     if node.op is Op.CONV2D:
         variant, square = conv_choice(graph, node)
         name = _CONV_C[variant]
@@ -103,6 +106,8 @@ def scratch_bytes(graph: Graph, node: Node) -> int:
     """Bytes of ``bufferA``/``vec_buffer`` the node's kernel needs (0 if none)."""
     if node.op in S8_OPS:
         return dispatch_s8.scratch_bytes(graph, node)
+    if node.op in NE16_OPS:
+        return dispatch_ne16.scratch_bytes(graph, node)
     in_shape = graph.input_of(node).shape
     if node.op is Op.CONV2D:
         variant, square = conv_choice(graph, node)
@@ -129,6 +134,8 @@ def state_bytes(graph: Graph, node: Node) -> int:
     """
     if node.op in S8_OPS:
         return dispatch_s8.state_bytes(graph, node)
+    if node.op in NE16_OPS:
+        return dispatch_ne16.state_bytes(graph, node)
     if node.op is Op.RNN:
         return rnn_q7.simple_rnn_state_size(node.args.units)
     if node.op is Op.GRU:
@@ -138,6 +145,8 @@ def state_bytes(graph: Graph, node: Node) -> int:
 
 def state_dtype(node: Node) -> np.dtype:
     """The element type of a node's state: int16 (q15) for GRU, int8 (q7) otherwise."""
+    if node.op in NE16_OPS:
+        return dispatch_ne16.state_dtype(node)
     return np.dtype(np.int16) if node.op is Op.GRU else np.dtype(np.int8)
 
 
@@ -150,6 +159,8 @@ def rom_weights(graph: Graph, node: Node) -> dict[str, np.ndarray]:
     GRU ``weight``/``recurrent`` by nnom's ``convert_q7_q15_weights``, flat)."""
     if node.op in S8_OPS:
         return dispatch_s8.rom_weights(graph, node)
+    if node.op in NE16_OPS:
+        return dispatch_ne16.rom_weights(graph, node)
     # "<layer>.<key>" with a dot-free key: layer names may contain dots (ONNX node names such
     # as "maps.0.Conv"), and a layer "a" must not take the parameters of a layer "a.b"
     prefix = node.name + "."
@@ -176,6 +187,8 @@ def bind(graph: Graph, node: Node, x: np.ndarray, y: np.ndarray, scratch: np.nda
     """
     if node.op in S8_OPS:
         return dispatch_s8.bind(graph, node, x, y, scratch, state, weights)
+    if node.op in NE16_OPS:
+        return dispatch_ne16.bind(graph, node, x, y, scratch, state, weights, rounding)
     calls = []
     if node.op is Op.CONV2D:
         calls.append(_bind_conv(graph, node, x, y, scratch, weights, rounding))

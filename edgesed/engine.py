@@ -12,14 +12,18 @@ The RNN's/GRU's hidden state lives in the arena's persistent region; it carries 
 with :attr:`~Engine.state` and set it with :meth:`~Engine.set_state` (stream with external
 state). The RNN's state is int8 (q7); the GRU's is int16 (Q0.15) and is seen through an int16
 view of its ``2 * units`` arena bytes (native byte order, as on the little-endian device).
+The int8 LSTM's state is two views of its bytes, ``"<layer>.cell"`` (int16) and
+``"<layer>.hidden"`` (int8) (:func:`edgesed.dispatch_s8.state_views`); it starts, and resets,
+as TFLM resets its variable tensors: hidden at its zero point, cell 0. Every other state resets
+to 0.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from edgesed import dispatch
+from edgesed import dispatch, dispatch_s8
 from edgesed.errors import ArenaOverflowError, ShapeError
-from edgesed.graph import Graph, validate
+from edgesed.graph import Graph, Op, validate
 from edgesed.planner import PingPongPlanner, Plan, Span
 from kernels.rounding import Rounding, check_rounding
 
@@ -68,6 +72,7 @@ class Engine:
         self._input = self._view(self.plan.input, graph.input.shape)
         self._steps = []          # (layer name, output view, [KernelCall])
         self._state_views = {}
+        self._state_reset = {}    # state name -> value after reset_state()
         for node, step in zip(graph.nodes, self.plan.steps):
             x = self._view(step.input, graph.input_of(node).shape)
             y = self._view(step.output, node.output.shape)
@@ -82,12 +87,18 @@ class Engine:
                             f"state span {step.state.name!r} holds {step.state.size} bytes, not "
                             f"a whole number of {dtype} elements for layer {node.name!r}")
                     state = state.view(dtype)
-                self._state_views[node.name] = state
+                if node.op is Op.LSTM_S8:
+                    self._state_views.update(dispatch_s8.state_views(graph, node, state))
+                    self._state_reset.update(dispatch_s8.state_reset(graph, node))
+                else:
+                    self._state_views[node.name] = state
+                    self._state_reset[node.name] = 0
             weights = dispatch.rom_weights(graph, node)
             calls = dispatch.bind(graph, node, x, y, scratch, state, weights, int(self.rounding))
             self._steps.append((node.name, y, calls))
         self._calls = tuple(c for _, _, calls in self._steps for c in calls)
         self._output = self._steps[-1][1]
+        self.reset_state()
 
     def _view(self, span: Span, shape) -> np.ndarray:
         if span.size != int(np.prod(shape)):
@@ -126,7 +137,8 @@ class Engine:
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of every persistent state (layer name -> int8 array; int16 for GRU)."""
+        """A copy of every persistent state (layer name -> int8 array; int16 for GRU; for an
+        int8 LSTM ``"<layer>.cell"`` int16 and ``"<layer>.hidden"`` int8)."""
         return {k: v.copy() for k, v in self._state_views.items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -141,6 +153,11 @@ class Engine:
             view[...] = value
 
     def reset_state(self) -> None:
-        """Zero every persistent state (what nnom does for a non-stateful layer)."""
-        for view in self._state_views.values():
-            view[...] = 0
+        """Zero every persistent state (what nnom does for a non-stateful layer); an int8 LSTM's
+        hidden state is set to its zero point (TFLM's ``ResetVariableTensors``)."""
+        for name, view in self._state_views.items():
+            view[...] = self._state_reset[name]
+
+    def initial_state(self) -> dict[str, np.ndarray]:
+        """The state :meth:`reset_state` sets, as new arrays shaped like :attr:`state`."""
+        return {k: np.full_like(v, self._state_reset[k]) for k, v in self._state_views.items()}

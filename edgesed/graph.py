@@ -20,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from edgesed import graph_s8
+from edgesed import graph_ne16, graph_s8
 from edgesed.errors import ConfigError, ShapeError
 
 __all__ = ["Op", "Activation", "ConvKernel", "DenseKernel", "PoolPathName", "QFormat",
@@ -45,6 +45,12 @@ class Op(Enum):
     AVGPOOL_S8 = "avgpool_s8"
     SOFTMAX_S8 = "softmax_s8"
     RESHAPE = "reshape"
+    LSTM_S8 = "lstm_s8"  # TFLite int8 UNIDIRECTIONAL_SEQUENCE_LSTM (LstmS8Args), state kept
+    # NE16 (GAP9) layers and the cluster ops around them: arguments in edgesed.graph_ne16
+    NE16_CONV = "ne16_conv"
+    NE16_MAXPOOL = "ne16_maxpool"
+    NE16_GRU = "ne16_gru"
+    NE16_GLOBAL_MAXPOOL = "ne16_global_maxpool"
 
 
 class Activation(Enum):
@@ -365,6 +371,10 @@ def validate(graph: Graph) -> None:
                               f"sequential graphs: it must read the previous layer {prev!r}")
         if node.op in graph_s8.S8_OPS:      # int8 (TFLite) layers: their own rules
             graph_s8.validate_node(graph, node, spec)
+            prev, spec = node.name, node.output
+            continue
+        if node.op in graph_ne16.NE16_OPS:  # NE16 / GAP9 cluster layers: their own rules
+            graph_ne16.validate_node(graph, node, spec)
             prev, spec = node.name, node.output
             continue
         shape = _infer_shape(node, spec.shape)

@@ -10,7 +10,8 @@ op                         arguments                  runs as (on GAP9)
 ``Op.NE16_CONV``           :class:`Ne16ConvArgs`      NE16 job(s), pulp-nnx ``ne16_nnx_dispatch``:
                                                       3x3 / 1x1 / dw3x3 / fc, stride 1|2, dilation
                                                       as ``dh*dw`` phase jobs
-``Op.NE16_MAXPOOL``        :class:`Ne16PoolArgs`      cluster, PULP-NN ``pulp_nn_maxpool_u8``/``_i8``
+``Op.NE16_MAXPOOL``        :class:`Ne16PoolArgs`      cluster, PULP-NN ``pulp_nn_maxpool_u8``
+                                                      (``_i8`` for an int8 map)
 ``Op.NE16_GRU``            :class:`Ne16GruArgs`       cluster, nnom ``gru_cell_run`` (q7 weights,
                                                       q15 state) per time step, its q7 input an
                                                       arithmetic right shift of NE16's u8 output
@@ -371,7 +372,11 @@ def validate_node(graph, node, in_spec) -> None:
                              + (" (a u8 value >> 0 does not fit q7)" if lo else ""))
         if node.weight_q is None or node.bias_q is None:
             raise _bad(node, "needs weight_q and bias_q formats")
-        gru_shifts(graph, node)
+        s = gru_shifts(graph, node)
+        if s.act_int_width > 3:
+            raise _bad(node, f"act_int_width = 7 - n_z = {s.act_int_width} (gates {a.gate_q}) is "
+                             "out of [0, 3]: the (uint8_t) q15 table index would wrap; give the "
+                             "gate pre-activations 4..7 fractional bits")
         u, f = int(a.units), int(in_spec.shape[2])
         for key, shp in (("weight", (3 * u, f)), ("recurrent", (3 * u, u)), ("bias", (3 * u,)),
                          ("recurrent_bias", (3 * u,))):

@@ -15,6 +15,7 @@ op                     arguments                       firmware function
 ``Op.AVGPOOL_S8``      :class:`PoolS8Args`             ``arm_avgpool_s8``
 ``Op.SOFTMAX_S8``      :class:`SoftmaxS8Args`          ``arm_softmax_s8``
 ``Op.RESHAPE``         :class:`ReshapeArgs`            none: the same bytes, a new shape
+``Op.LSTM_S8``         :class:`LstmS8Args`             ``arm_lstm_unidirectional_s8``
 =====================  ==============================  ===========================================
 
 Weights are stored in ``graph.params`` as int8 values (``"<layer>.weight"``; for 4-bit layers
@@ -27,6 +28,16 @@ Padding follows TFLM: ``padding = (top, left)`` as CMSIS-NN takes it, plus ``pad
 (bottom - top, right - left)``, TFLM's ``offset`` (0 or 1) for SAME padding with an odd total::
 
     out = (in + 2 * pad + extra - dilation * (kernel - 1) - 1) // stride + 1
+
+The int8 LSTM (TFLite ``UNIDIRECTIONAL_SEQUENCE_LSTM`` without peephole, projection or layer
+norm; gates in TFLM's order I, F, C, O) reads ``(T, n_in)`` and writes the hidden state after
+each step, ``(T, units)``, in its output format, which *is* the hidden state's format. A
+streaming SED model gives it ``T = 1``: one step per 960 ms patch, the hidden (int8) and cell
+(int16) state carried from one inference to the next, like the q7 RNN. Its parameters are
+``"<layer>.weight"`` int8 (4, units, n_in) with ``node.weight_q`` one scale per gate (or one),
+``"<layer>.recurrent"`` int8 (4, units, units) with ``args.recurrent_scale`` and
+``"<layer>.bias"`` int32 (4, units) at scale ``s_in * s_w[g]``; :func:`lstm_params` derives the
+kernel's integers as TFLM's Prepare does.
 """
 from __future__ import annotations
 
@@ -37,8 +48,9 @@ import numpy as np
 from edgesed.errors import ConfigError, ShapeError
 
 __all__ = ["AffineQ", "ConvS8Args", "DepthwiseS8Args", "DenseS8Args", "PoolS8Args",
-           "SoftmaxS8Args", "ReshapeArgs", "S8_OPS", "WEIGHTED_S8_OPS", "effective_hw",
-           "infer_shape", "param_shapes", "validate_node", "requant_params", "act_range"]
+           "SoftmaxS8Args", "ReshapeArgs", "LstmS8Args", "S8_OPS", "WEIGHTED_S8_OPS",
+           "effective_hw", "infer_shape", "param_shapes", "validate_node", "requant_params",
+           "act_range", "lstm_params"]
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -140,6 +152,27 @@ class ReshapeArgs:
     """A new shape for the same bytes (the output spec carries it)."""
 
 
+@dataclass(frozen=True)
+class LstmS8Args:
+    """An int8 LSTM: ``units``, the cell state's scale (a power of two; zero point 0), the
+    recurrent weights' scales (one per gate I, F, C, O, or one) and the cell clip (0: none).
+
+    The input weights' scales are ``node.weight_q``; the hidden state's format is the output's.
+    The cell gate's activation is tanh (the only one a ``.tflite`` can name).
+    """
+
+    units: int
+    cell_scale: float
+    recurrent_scale: tuple[float, ...]
+    cell_clip: float = 0.0
+
+    def __post_init__(self):
+        rs = np.atleast_1d(np.asarray(self.recurrent_scale, dtype=np.float64))
+        object.__setattr__(self, "recurrent_scale", tuple(float(v) for v in rs))
+        object.__setattr__(self, "cell_scale", float(self.cell_scale))
+        object.__setattr__(self, "cell_clip", float(self.cell_clip))
+
+
 def _ops():
     from edgesed.graph import Op
     return Op
@@ -148,7 +181,7 @@ def _ops():
 def _s8_ops():
     Op = _ops()
     return (Op.CONV_S8, Op.DEPTHWISE_S8, Op.DENSE_S8, Op.MAXPOOL_S8, Op.AVGPOOL_S8,
-            Op.SOFTMAX_S8, Op.RESHAPE)
+            Op.SOFTMAX_S8, Op.RESHAPE, Op.LSTM_S8)
 
 
 class _Lazy:
@@ -219,6 +252,15 @@ def infer_shape(node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (a.units,)
     if node.op is Op.SOFTMAX_S8:
         return tuple(in_shape)
+    if node.op is Op.LSTM_S8:
+        if isinstance(a.units, bool) or not isinstance(a.units, (int, np.integer)) \
+                or a.units < 1:
+            raise ConfigError(f"layer {node.name!r}: units={a.units!r} must be an int >= 1")
+        if len(in_shape) != 2:
+            raise ShapeError(f"layer {node.name!r}: the LSTM reads (time steps, features), got "
+                             f"input shape {tuple(in_shape)}; put a RESHAPE to (1, n) before it "
+                             "for one step per inference")
+        return (in_shape[0], int(a.units))
     if node.op is Op.RESHAPE:
         if int(np.prod(node.output.shape)) != int(np.prod(in_shape)):
             raise ShapeError(f"layer {node.name!r}: reshape {in_shape} -> {node.output.shape} "
@@ -239,6 +281,10 @@ def param_shapes(node, in_shape) -> dict[str, tuple[tuple[int, ...], type]]:
     if node.op is Op.DENSE_S8:
         return {"weight": ((a.units, int(np.prod(in_shape))), np.int8),
                 "bias": ((a.units,), np.int32)}
+    if node.op is Op.LSTM_S8:
+        return {"weight": ((4, a.units, in_shape[-1]), np.int8),
+                "recurrent": ((4, a.units, a.units), np.int8),
+                "bias": ((4, a.units), np.int32)}
     return {}
 
 
@@ -299,6 +345,47 @@ def validate_node(graph, node, in_spec) -> None:
         if w.size and (w.min() < lo or w.max() > hi):
             raise ConfigError(f"layer {node.name!r}: {a.weight_bits}-bit weights must lie in "
                               f"[{lo}, {hi}], found [{w.min()}, {w.max()}]")
+    if node.op is Op.LSTM_S8:
+        _validate_lstm(graph, node)
+
+
+def _validate_lstm(graph, node) -> None:
+    a, what = node.args, f"layer {node.name!r}"
+    _check_affine(node.weight_q, f"{what} input weights", channels=4)
+    _check_affine(AffineQ(a.recurrent_scale), f"{what} recurrent weights", channels=4)
+    if node.weight_q.zero_point != 0:
+        raise ConfigError(f"{what}: LSTM weights must be symmetric (zero point 0), got "
+                          f"{node.weight_q.zero_point}")
+    if not (np.isfinite(a.cell_clip) and a.cell_clip >= 0):
+        raise ConfigError(f"{what}: cell_clip={a.cell_clip!r} must be finite and >= 0 (0: none)")
+    if not (np.isfinite(a.cell_scale) and a.cell_scale > 0):
+        raise ConfigError(f"{what}: cell_scale={a.cell_scale!r} must be a power of two > 0")
+    try:
+        lstm_params(graph, node)
+    except (ConfigError, ShapeError) as err:
+        raise type(err)(f"{what}: {err}") from None
+
+
+def lstm_params(graph, node):
+    """The :class:`kernels.lstm_s8.LstmS8Params` of an ``LSTM_S8`` node, derived from the scales
+    exactly as TFLM's ``UnidirectionalSequenceLstmPrepare``
+    (:func:`kernels.lstm_s8.lstm_s8_params`):
+    gate FC multipliers, the effective biases with the zero points folded in, the products'
+    multipliers, the quantized cell clip and the cell scale's power of two."""
+    from kernels.lstm_s8 import lstm_s8_params
+
+    a, x_q, h_q = node.args, graph.input_of(node).q, node.output.q
+    p = graph.params
+    return lstm_s8_params(
+        input_scale=x_q.scale[0], input_zp=x_q.zero_point,
+        w_x=p[f"{node.name}.weight"], w_x_scales=_per_gate(node.weight_q.scale),
+        w_h=p[f"{node.name}.recurrent"], w_h_scales=_per_gate(a.recurrent_scale),
+        bias=p[f"{node.name}.bias"], hidden_scale=h_q.scale[0], hidden_zp=h_q.zero_point,
+        cell_scale=a.cell_scale, cell_clip=a.cell_clip, cell_activation="TANH")
+
+
+def _per_gate(scales) -> list[float]:
+    return list(scales) * 4 if len(scales) == 1 else list(scales)
 
 
 def act_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:

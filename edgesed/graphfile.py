@@ -1,7 +1,8 @@
 """Versioned model files: a :class:`~edgesed.graph.Graph` saved as ``.edgesed`` (a NumPy ``.npz``).
 
 The archive holds ``__graph__`` (UTF-8 JSON: ``{"format": "edgesed-graph", "version": 1,
-"graph": {...}}``) and one int8 array per parameter. ``graph.labels`` (class names, optional) is
+"graph": {...}}``) and one array per parameter (int8 for q7 graphs; int8/int32 for int8 TFLite
+graphs, whose formats are affine; packed uint8 weights and their scales for NE16 graphs). ``graph.labels`` (class names, optional) is
 written only if present; files without it (older writers) load with ``labels=()``, so version 1
 stays readable both ways. Loading checks the format name and version
 and turns every kind of damage (truncated zip, missing member, bad JSON, unknown enum) into a
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesed import graph_ne16, graph_s8
 from edgesed.errors import ModelFormatError
 from edgesed.graph import (Activation, ConvArgs, ConvKernel, DenseArgs, DenseKernel, Graph,
                            GruArgs, Node, Op, PoolArgs, PoolPathName, QFormat, RnnArgs,
@@ -29,7 +31,15 @@ FORMAT = "edgesed-graph"
 VERSION = 1
 
 _ARGS = {Op.CONV2D: ConvArgs, Op.MAXPOOL: PoolArgs, Op.AVGPOOL: PoolArgs, Op.DENSE: DenseArgs,
-         Op.RNN: RnnArgs, Op.GRU: GruArgs}
+         Op.RNN: RnnArgs, Op.GRU: GruArgs,
+         Op.CONV_S8: graph_s8.ConvS8Args, Op.DEPTHWISE_S8: graph_s8.DepthwiseS8Args,
+         Op.DENSE_S8: graph_s8.DenseS8Args, Op.MAXPOOL_S8: graph_s8.PoolS8Args,
+         Op.AVGPOOL_S8: graph_s8.PoolS8Args, Op.SOFTMAX_S8: graph_s8.SoftmaxS8Args,
+         Op.RESHAPE: graph_s8.ReshapeArgs, Op.LSTM_S8: graph_s8.LstmS8Args,
+         Op.NE16_CONV: graph_ne16.Ne16ConvArgs, Op.NE16_MAXPOOL: graph_ne16.Ne16PoolArgs,
+         Op.NE16_GLOBAL_MAXPOOL: graph_ne16.Ne16GlobalPoolArgs, Op.NE16_GRU: graph_ne16.Ne16GruArgs}
+#: argument fields stored as JSON lists that are tuples in the dataclasses
+_TUPLES = ("kernel", "stride", "padding", "pad_extra", "dilation", "pool")
 #: enum-valued argument fields, per operator
 _ENUMS = {(Op.CONV2D, "kernel_variant"): ConvKernel, (Op.DENSE, "kernel_variant"): DenseKernel,
           (Op.MAXPOOL, "path"): PoolPathName, (Op.AVGPOOL, "path"): PoolPathName}
@@ -51,8 +61,15 @@ def _graph_dict(graph: Graph) -> dict:
             **({"labels": list(graph.labels)} if graph.labels else {})}
 
 
+def _q(d):
+    """A format from its JSON: affine (``scale``/``zero_point``, int8 graphs) or Qm.n."""
+    if d is None:
+        return None
+    return graph_s8.AffineQ(**d) if "scale" in d else QFormat(**d)
+
+
 def _spec(d) -> TensorSpec:
-    return TensorSpec(shape=tuple(d["shape"]), q=QFormat(**d["q"]), dtype=d["dtype"])
+    return TensorSpec(shape=tuple(d["shape"]), q=_q(d["q"]), dtype=d["dtype"])
 
 
 def _args(op: Op, d: dict):
@@ -60,10 +77,10 @@ def _args(op: Op, d: dict):
     kw = {}
     for f in fields(cls):
         v = d[f.name]
-        if f.name in ("kernel", "stride", "padding"):
+        if f.name in _TUPLES and isinstance(v, list):
             v = tuple(v)
         elif f.name in ("sum_q", "recurrent_q", "gate_q"):
-            v = QFormat(**v)
+            v = _q(v)
         elif (op, f.name) in _ENUMS:
             v = _ENUMS[op, f.name](v)
         kw[f.name] = v
@@ -74,8 +91,7 @@ def _node(d: dict) -> Node:
     op = Op(d["op"])
     return Node(op=op, name=d["name"], input=d["input"], output=_spec(d["output"]),
                 args=_args(op, d["args"]),
-                weight_q=QFormat(**d["weight_q"]) if d["weight_q"] else None,
-                bias_q=QFormat(**d["bias_q"]) if d["bias_q"] else None,
+                weight_q=_q(d["weight_q"]), bias_q=_q(d["bias_q"]),
                 activation=Activation(d["activation"]))
 
 

@@ -53,6 +53,10 @@ FAMILY = {
 }
 
 
+#: NE16 (GAP9) models built on request: the Dilated CRNN, all-8-bit weights, random weights
+#: (:func:`edgesed.ne16.quantize.dcrnn_graph`; other bit-widths through that function).
+NE16_MODELS = ("dcrnn-ne16",)
+
 #: Trained models shipped in ``edgesed/data`` (``scripts/train_default.py`` makes them).
 SHIPPED = {"default": "m20k_synthetic.edgesed", "m20k-synthetic": "m20k_synthetic.edgesed"}
 
@@ -60,8 +64,8 @@ SHIPPED = {"default": "m20k_synthetic.edgesed", "m20k-synthetic": "m20k_syntheti
 def load(spec: str) -> Graph:
     """A model by name: a :data:`FAMILY` member (random weights, :func:`build`), a
     :data:`SHIPPED` trained model (``"default"``), a built-in int8 model
-    (:data:`edgesed.models_s8.MODELS`: ``"m20k-s8"``, ``"ds-cnn"``), or the path of an
-    ``.edgesed`` or int8 ``.tflite`` file."""
+    (:data:`edgesed.models_s8.MODELS`: ``"m20k-s8"``, ``"ds-cnn"``), the NE16 Dilated CRNN
+    (``"dcrnn-ne16"``), or the path of an ``.edgesed`` or int8 ``.tflite`` file."""
     from pathlib import Path
 
     from edgesed import graphfile
@@ -75,6 +79,10 @@ def load(spec: str) -> Graph:
         return graphfile.load(Path(__file__).parent / "data" / SHIPPED[key])
     if key in models_s8.MODELS:
         return models_s8.build_s8(key)
+    if key in NE16_MODELS:
+        from edgesed.ne16.quantize import dcrnn_graph
+
+        return dcrnn_graph()[0]
     if key.endswith(".tflite"):
         from edgesed.tflite.importer import import_tflite
 

@@ -14,10 +14,17 @@ post-training quantization does it:
 The result is an :mod:`edgesed.graph_s8` graph; :func:`edgesed.tflite.exporter.to_tflite` writes
 the same model as a ``.tflite`` file that TFLite Micro runs with the same bits.
 
-- ``"m20k-s8"``: the seed's M20k feature extractor (input 96x64x1 log-mel; valid 3x3 convs of
-  4, 8, 16, 16, 32 channels with ReLU, each followed by max pooling, pool1 2x2/2 and the others
-  3x3/2 SAME) and its dense head (64, 128 ReLU, 10 classes) with an int8 softmax. The seed's
-  recurrent layer is left out: TFLite's int8 recurrent op is an LSTM, not the seed's RNN.
+- ``"m20k-s8"``: the seed's M20k (input 96x64x1 log-mel; valid 3x3 convs of 4, 8, 16, 16, 32
+  channels with ReLU, each followed by max pooling, pool1 2x2/2 and the others 3x3/2 SAME; FC
+  64, FC 128 with ReLU), its recurrent layer as a 60-unit int8 LSTM (TFLite's int8 recurrent op,
+  ``UNIDIRECTIONAL_SEQUENCE_LSTM``, in place of the seed's 60-unit vanilla RNN; a RESHAPE
+  ``seq`` makes the FC output one time step, so the LSTM steps once per 960 ms patch and carries
+  its state to the next, like the seed's RNN), then FC 10 and an int8 softmax.
+  The LSTM is calibrated on the calibration batch run as consecutive patches of one stream
+  (state carried): its hidden state like any activation, its cell state int16 at the power of two
+  scale ``2**(ceil(log2(max|c|)) - 15)``, its eight weight matrices symmetric per tensor (8-bit
+  even in the ``weight_bits=4`` variant: TFLM's LSTM has no int4 weights), its biases int32 at
+  ``scale_in * scale_w[gate]``.
 - ``"ds-cnn"``: MLPerf Tiny KWS (``keras_model.py``'s ``ds_cnn``): input 49x10x1 MFCC; conv 64
   10x4 stride 2 SAME + ReLU; four times (depthwise 3x3 SAME + ReLU, pointwise conv 64 + ReLU);
   average pooling 25x5; dense 12; softmax.
@@ -32,15 +39,20 @@ import numpy as np
 
 from edgesed.errors import ConfigError
 from edgesed.graph import Graph, Node, Op, TensorSpec, validate
-from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, PoolS8Args,
-                              ReshapeArgs, SoftmaxS8Args, act_range, effective_hw)
+from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, LstmS8Args,
+                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range, effective_hw)
 
-__all__ = ["LayerF", "build_s8", "quantize_float", "same_padding", "available", "MODELS"]
+__all__ = ["LayerF", "build_s8", "quantize_float", "same_padding", "available", "MODELS",
+           "forward_float", "lstm_float"]
 
 
 @dataclass(frozen=True)
 class LayerF:
-    """One float layer: ``kind`` in conv/dw/dense/maxpool/avgpool/flatten/softmax."""
+    """One float layer: ``kind`` in conv/dw/dense/maxpool/avgpool/flatten/reshape/lstm/softmax.
+
+    ``reshape``: ``extra["shape"]`` per sample; ``lstm``: ``weight`` (4, units, n_in),
+    ``extra["recurrent"]`` (4, units, units), ``bias`` (4, units), gates I, F, C, O.
+    """
 
     kind: str
     name: str
@@ -86,6 +98,23 @@ def _windows(x, kernel, stride, pad, extra, dilation, out_hw, fill):
     return xp[:, iy[:, None, :, None], ix[None, :, None, :], :]
 
 
+def lstm_float(layer: LayerF, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float LSTM over ``x`` (N, T, n_in) taken as N consecutive inferences of one stream (the
+    state carries from sample to sample, from h = c = 0): ``(h, c)``, each (N, T, units)."""
+    w, r, b = layer.weight, layer.extra["recurrent"], layer.bias
+    units = w.shape[1]
+    h, c = np.zeros(units), np.zeros(units)
+    hs, cs = np.zeros((*x.shape[:2], units)), np.zeros((*x.shape[:2], units))
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    for n in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            pre = w @ x[n, t] + r @ h + b                       # (4, units): I, F, C, O
+            c = sig(pre[1]) * c + sig(pre[0]) * np.tanh(pre[2])
+            h = sig(pre[3]) * np.tanh(c)
+            hs[n, t], cs[n, t] = h, c
+    return hs, cs
+
+
 def forward_float(layers, x: np.ndarray) -> list[np.ndarray]:
     """Float outputs of every layer for a batch ``x`` (N, H, W, C); the float reference."""
     outs = []
@@ -112,6 +141,10 @@ def forward_float(layers, x: np.ndarray) -> list[np.ndarray]:
             y = x.reshape(len(x), -1) @ layer.weight.T + layer.bias
         elif layer.kind == "flatten":
             y = x.reshape(len(x), -1)
+        elif layer.kind == "reshape":
+            y = x.reshape(len(x), *layer.extra["shape"])
+        elif layer.kind == "lstm":
+            y = lstm_float(layer, x)[0]
         elif layer.kind == "softmax":
             z = np.exp(x - x.max(axis=-1, keepdims=True))
             y = z / z.sum(axis=-1, keepdims=True)
@@ -160,10 +193,11 @@ def quantize_float(name: str, layers, calibration: np.ndarray, *, input_q: Affin
     in_q = input_q or _affine(calibration.min(), calibration.max())
     spec = TensorSpec(tuple(calibration.shape[1:]), in_q)
     nodes, params, prev = [], {}, "input"
+    calibration_in = calibration        # the float input of the current layer
     for layer, y in zip(layers, outs):
         shape = tuple(y.shape[1:])
         kind = layer.kind
-        if kind in ("maxpool", "avgpool", "flatten"):
+        if kind in ("maxpool", "avgpool", "flatten", "reshape"):
             q = spec.q
         elif kind == "softmax":
             q = AffineQ((1 / 256,), -128)
@@ -181,6 +215,10 @@ def quantize_float(name: str, layers, calibration: np.ndarray, *, input_q: Affin
             params[f"{layer.name}.weight"] = wint
             params[f"{layer.name}.bias"] = np.clip(np.round(layer.bias / bscale),
                                                    -2**31, 2**31 - 1).astype(np.int32)
+        if kind == "lstm":
+            nodes.append(_quantize_lstm(layer, prev, spec, out, params, calibration_in))
+            prev, spec, calibration_in = layer.name, out, y
+            continue
         if kind in ("conv", "dw", "maxpool", "avgpool"):
             _, pad, extra = _geometry(layer, spec.shape[:2])
             common = dict(kernel=layer.kernel, stride=layer.stride, padding=pad, pad_extra=extra,
@@ -199,16 +237,38 @@ def quantize_float(name: str, layers, calibration: np.ndarray, *, input_q: Affin
         elif kind in ("maxpool", "avgpool"):
             op = Op.MAXPOOL_S8 if kind == "maxpool" else Op.AVGPOOL_S8
             args = PoolS8Args(**common)
-        elif kind == "flatten":
+        elif kind in ("flatten", "reshape"):
             op, args = Op.RESHAPE, ReshapeArgs()
         else:
             op, args = Op.SOFTMAX_S8, SoftmaxS8Args(beta=1.0)
         nodes.append(Node(op, layer.name, prev, out, args, weight_q=wq))
-        prev, spec = layer.name, out
+        prev, spec, calibration_in = layer.name, out, y
     graph = Graph(name, TensorSpec(tuple(calibration.shape[1:]), in_q), tuple(nodes), params,
                   labels=labels)
     validate(graph)
     return graph
+
+
+def _quantize_lstm(layer: LayerF, prev: str, spec: TensorSpec, out: TensorSpec, params: dict,
+                   x: np.ndarray) -> Node:
+    """The int8 LSTM node of float ``layer`` whose float input on the calibration batch is ``x``
+    (the hidden state's format ``out.q`` is already calibrated); see the module docstring."""
+    _, c = lstm_float(layer, x)
+    peak = float(np.abs(c).max())
+    power = int(np.ceil(np.log2(peak))) if peak > 0 else 0
+    cell_scale = 2.0 ** (power - 15)
+    wx, sx = zip(*(_weights(w, 0, 8, per_channel=False) for w in layer.weight))
+    wh, sh = zip(*(_weights(w, 0, 8, per_channel=False) for w in layer.extra["recurrent"]))
+    sx = np.array([s[0] for s in sx], np.float32)
+    bscale = np.float64(spec.q.scale[0]) * sx.astype(np.float64)
+    params[f"{layer.name}.weight"] = np.stack(wx)
+    params[f"{layer.name}.recurrent"] = np.stack(wh)
+    params[f"{layer.name}.bias"] = np.clip(np.round(layer.bias / bscale[:, None]),
+                                           -2**31, 2**31 - 1).astype(np.int32)
+    args = LstmS8Args(units=layer.weight.shape[1], cell_scale=cell_scale,
+                      recurrent_scale=tuple(float(s[0]) for s in sh))
+    return Node(Op.LSTM_S8, layer.name, prev, out, args,
+                weight_q=AffineQ(tuple(float(s) for s in sx), 0, axis=0))
 
 
 def _he(rng, shape, fan_in):
@@ -229,9 +289,18 @@ def m20k_layers(seed: int = 0, classes: int = 10):
         c_in = c
     flat = hw[0] * hw[1] * c_in
     layers.append(LayerF("flatten", "flatten"))
-    for i, (units, fan) in enumerate(((64, flat), (128, 64), (classes, 128)), start=1):
+    for i, (units, fan) in enumerate(((64, flat), (128, 64)), start=1):
         layers.append(LayerF("dense", f"fc{i}", _he(rng, (units, fan), fan),
-                             rng.uniform(-0.1, 0.1, units), relu=i < 3))
+                             rng.uniform(-0.1, 0.1, units), relu=True))
+    layers.append(LayerF("reshape", "seq", extra={"shape": (1, 128)}))
+    units = 60                                     # the seed's recurrent layer, as an LSTM
+    bias = rng.uniform(-0.1, 0.1, (4, units))
+    bias[1] += 1.0                                 # forget-gate bias 1 (Keras unit_forget_bias)
+    layers.append(LayerF("lstm", "lstm", rng.standard_normal((4, units, 128)) / np.sqrt(128),
+                         bias, extra={"recurrent": rng.standard_normal((4, units, units))
+                                      / np.sqrt(units)}))
+    layers.append(LayerF("dense", "fc3", _he(rng, (classes, units), units),
+                         rng.uniform(-0.1, 0.1, classes)))
     layers.append(LayerF("softmax", "softmax"))
     return layers
 

@@ -9,6 +9,8 @@ Every multiply and every add counts as one operation:
 - GRU: ``6 * units * (in + units)`` (the same two products for the three gates z, r, h); the
   cell's element-wise gate products (``r * rec_h``, ``z * h``, ``(1 - z) * hh``) are not counted,
   like activations.
+- int8 LSTM: ``8 * steps * units * (in + units)`` (the two products for the four gates I, F,
+  C, O, per time step); the element-wise ``F * c``, ``I * C``, ``O * tanh(c)`` are not counted.
 
 Activations, biases and requantization are not counted, as in the seed's Table VI. For M20k these
 formulas give the table exactly: 2,145,608 operations.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesed.graph import Graph, Node, Op
+from edgesed.graph_ne16 import NE16_OPS, layer_ops as _ne16_ops
 from edgesed.graph_s8 import S8_OPS
 
 __all__ = ["layer_ops", "layer_macs", "graph_ops"]
@@ -29,6 +32,8 @@ def layer_ops(graph: Graph, node: Node) -> int:
     out_elems = node.output.size
     if node.op in S8_OPS:
         return _s8_ops(node, in_shape, out_elems)
+    if node.op in NE16_OPS:
+        return _ne16_ops(graph, node)
     if node.op is Op.CONV2D:
         kh, kw = node.args.kernel
         return 2 * in_shape[2] * kh * kw * out_elems
@@ -57,10 +62,14 @@ def _s8_ops(node: Node, in_shape, out_elems: int) -> int:
         return 2 * int(np.prod(in_shape)) * a.units
     if node.op in (Op.MAXPOOL_S8, Op.AVGPOOL_S8):
         return a.kernel[0] * a.kernel[1] * out_elems
+    if node.op is Op.LSTM_S8:
+        steps, n_in = in_shape
+        return 8 * steps * a.units * (n_in + a.units)
     return 0
 
 
-_POOLS = (Op.MAXPOOL, Op.AVGPOOL, Op.MAXPOOL_S8, Op.AVGPOOL_S8)
+_POOLS = (Op.MAXPOOL, Op.AVGPOOL, Op.MAXPOOL_S8, Op.AVGPOOL_S8, Op.NE16_MAXPOOL,
+          Op.NE16_GLOBAL_MAXPOOL)
 
 
 def layer_macs(graph: Graph, node: Node) -> int:

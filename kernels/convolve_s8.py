@@ -30,7 +30,10 @@ The jitted body builds one im2col column of ``(x + input_offset)`` as int16 per 
 group (like the DSP path's ``arm_q7_to_q15_with_offset``), then takes a contiguous dot product
 with each filter row, which LLVM vectorizes. Its scratch (``col``, :func:`col_length` int16
 elements) is an emulator work area, not device RAM; the device's scratch is
-:func:`convolve_wrapper_s8_buffer_size`.
+:func:`convolve_wrapper_s8_buffer_size`. The dot products accumulate in int32 with wrap-around
+(as the C), which lets LLVM use ``vpmaddwd``: about 0.15-0.25 ns per MAC on a laptop core for
+3x3 layers with 16-32 input channels (4.6-8.5x faster than the tflite-micro interpreter on the
+same layer), about 2 ns per MAC when Cin = 1 (the per-output requantization dominates).
 """
 import numba as nb
 import numpy as np
@@ -190,6 +193,7 @@ def convolve_s8(x, w, bias, *, input_offset, output_offset, multiplier, shift, s
         False: CMSIS-NN default (double rounding); True: ``CMSIS_NN_USE_SINGLE_ROUNDING``.
     out : np.ndarray [shape=(OH, OW, Cout), dtype=int8], optional
         Sets the output size; default ``(H + 2*pad - dil*(K-1) - 1) // stride + 1``.
+        Must not overlap ``x`` (as in the C, later pixels read inputs after earlier writes).
     scratch : np.ndarray [shape=(>= KH*KW*Cin//groups,), dtype=int16], optional
         The body's im2col column (see :func:`col_length`).
 

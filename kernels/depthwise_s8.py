@@ -128,6 +128,7 @@ def depthwise_conv_s8(x, w, bias, *, ch_mult, input_offset, output_offset, multi
         ``CMSIS_NN_USE_SINGLE_ROUNDING`` (default False: double rounding).
     out : np.ndarray [shape=(OH, OW, Cout), dtype=int8], optional
         Sets the output size; default ``(H + 2*pad - dil*(K-1) - 1) // stride + 1``.
+        Must not overlap ``x``.
     scratch : np.ndarray [shape=(>= Cout,), dtype=int32], optional
         The body's accumulator work array.
 

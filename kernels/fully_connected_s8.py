@@ -90,6 +90,7 @@ def fully_connected_s8(x, w, bias, *, input_offset, filter_offset=0, output_offs
     single_rounding : bool
         ``CMSIS_NN_USE_SINGLE_ROUNDING`` (default False: double rounding).
     out : np.ndarray [shape=(Cout,) or (B, Cout), dtype=int8], optional
+        Must not overlap ``x`` (every output row re-reads the whole input row).
 
     Returns
     -------

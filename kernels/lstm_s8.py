@@ -38,9 +38,12 @@ Scratch: an int16 array of ``4 * units`` (the gate outputs; TFLM requests four b
 ``units`` int16 each).
 
 A note about precision: the multipliers are derived from float32 scales in the same mixture of
-float32 and double arithmetic as TFLM's Prepare; in particular the gate output scale is the
-float literal ``0.00024414062`` (= 2**-12) and the gate-output scale of the products is the float
-literal ``0.00003051757``, which is *not* 2**-15 in float32 (it is 2**-15 * (1 - 2.7e-7)).
+float32 and double arithmetic as TFLM's Prepare; the gate pre-activation scale is the float
+literal ``0.00024414062`` (= 2**-12 in float32) and the gate-output scale of the products is
+2**-15 exactly: the source's literal ``0.00003051757`` would be 2**-15 * (1 - 2.7e-7) in
+float32, but the tflite-micro interpreter (0.dev20261023) rounds ``I * C`` as with 2**-15
+(e.g. I = 32757, C = 32767 at cell scale 2**-12 gives 4095, the literal would give 4094;
+measured by reading its cell-state variable tensor with ``kPreserveAllTensors``).
 """
 from dataclasses import dataclass
 
@@ -59,7 +62,7 @@ __all__ = ["LstmS8Params", "lstm_s8", "lstm_s8_params", "lstm_s8_initial_state",
 #: TFLM ``PrepareGateParametersInteger``: scale of the gate pre-activations (Q3.12) ...
 GATE_INPUT_SCALE = np.float32(0.00024414062)
 #: ... and of the gate outputs (Q0.15), as the float literals in the C (see the module note)
-GATE_OUTPUT_SCALE = np.float32(0.00003051757)
+GATE_OUTPUT_SCALE = np.float32(2.0 ** -15)
 
 #: sigmoid(i / 24) in Q0.16, i = 0..255 (``sigmoid_table_uint16``, TFLM ``common.h`` and
 #: CMSIS-NN ``arm_nntables.c``); shared by the int16 logistic and tanh.
@@ -168,9 +171,9 @@ def _tanh16(v, input_multiplier, input_left_shift):
         ub = SIGMOID_TABLE_UINT16[uh + 1]
         res = (ua << 8) + (ax & 0xFF) * (ub - ua)
     if x >= 0:
-        res = res - (np.int64(1) << 23) + 64
+        res = res - (np.int64(1) << 23) + 128          # (1 << (9 - 2)) in TFLM's Tanh
     else:
-        res = -res + (np.int64(1) << 23) + 64 - 1
+        res = -res + (np.int64(1) << 23) + 128 - 1
     return np.int64(np.int16(res >> 8))
 
 
@@ -290,7 +293,9 @@ def lstm_s8_params(*, input_scale, input_zp, w_x, w_x_scales, w_h, w_h_scales, b
     cell_clip : float
         The op's ``cell_clip`` option; 0 means no clipping.
     cell_activation : {"TANH", "SIGMOID"}
-        The op's ``fused_activation_function`` (the cell gate's non-linearity).
+        The op's ``fused_activation_function`` (the cell gate's non-linearity). A ``.tflite``
+        can only say TANH (the schema's ``ActivationFunctionType`` has no SIGMOID); SIGMOID is
+        TFLM's ``kTfLiteActSigmoid`` for models built through the C API.
 
     Returns
     -------
@@ -300,9 +305,9 @@ def lstm_s8_params(*, input_scale, input_zp, w_x, w_x_scales, w_h, w_h_scales, b
     -----
     Gate FC multipliers: ``QuantizeMultiplier(double(float32(in_scale * w_scale)) / 2**-12)``
     (``GetQuantizedConvolutionMultipler``); products: ``QuantizeMultiplier(double(s1) *
-    double(s2) / double(s_out))`` (``CreateInterGateMulParams``) with ``s = 0.00003051757f``
-    for gate outputs; ``cell_clip`` quantized as ``int16(clip / cell_scale)`` (truncated,
-    saturated).
+    double(s2) / double(s_out))`` (``CreateInterGateMulParams``) with ``s = 2**-15`` for gate
+    outputs (see the module note); ``cell_clip`` quantized as ``int16(clip / cell_scale)``
+    (truncated, saturated).
     """
     w_x = check_array("w_x", w_x, np.int8, ndim=3)
     w_h = check_array("w_h", w_h, np.int8, ndim=3)

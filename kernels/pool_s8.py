@@ -112,7 +112,7 @@ def _avg_pool_s8(x, out, acc, kh, kw, stride_y, stride_x, pad_y, pad_x, act_min,
                 if s > 0:
                     v = (s + half) // n
                 else:
-                    v = (s - half) // n
+                    v = -((half - s) // n)        # C: (s - n/2) / n truncates toward zero
                 if v < act_min:
                     v = act_min
                 if v > act_max:

@@ -48,6 +48,10 @@ TFLM's ``double`` path; callers must form the real multiplier in the same precis
 kernel they mirror (conv/depthwise: ``double(in_scale) * double(w_scale) / double(out_scale)``;
 fully connected: ``double(float32(in_scale * w_scale)) / double(out_scale)``), see
 :func:`conv_multipliers` and :func:`fully_connected_multiplier`.
+
+Caching caveat: the scalars here are inlined into the kernels' cached bodies, and Numba's cache
+is keyed on the *caller's* source file only. After editing this module, delete
+``kernels/__pycache__/*.nbi``/``*.nbc`` or the s8/s4 kernels keep running the old code.
 """
 import math
 

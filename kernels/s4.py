@@ -6,15 +6,16 @@ Mirrors ARM-software/CMSIS-NN ``Source/ConvolutionFunctions/arm_convolve_{wrappe
 ``arm_nn_vec_mat_mult_t_s4`` / ``arm_nn_mat_mult_nt_t_s4``, and TFLM's int4 path (which unpacks
 with ``UnpackDenseInt4IntoInt8`` and runs the int8 reference kernels):
 
-============================================  ====================================
-C function                                    here
-============================================  ====================================
-(TFLite flatbuffer int4 packing)              :func:`pack_s4`, :func:`unpack_s4`
-``arm_convolve_wrapper_s4`` / ``_s4``          :func:`convolve_s4`
-``arm_fully_connected_s4``                     :func:`fully_connected_s4`
-``arm_depthwise_conv_s4``                      :func:`depthwise_conv_s4`
-``arm_convolve_wrapper_s4_get_buffer_size``    :func:`convolve_wrapper_s4_buffer_size`
-============================================  ====================================
+=================================================  =============================================
+C function                                         here
+=================================================  =============================================
+(TFLite flatbuffer int4 packing)                   :func:`pack_s4`, :func:`unpack_s4`
+``arm_convolve_wrapper_s4`` / ``_s4``              :func:`convolve_s4`
+``arm_fully_connected_s4``                         :func:`fully_connected_s4`
+``arm_depthwise_conv_wrapper_s4`` / ``_s4``        :func:`depthwise_conv_s4`
+``arm_convolve_wrapper_s4_get_buffer_size``        :func:`convolve_wrapper_s4_buffer_size`
+``arm_depthwise_conv_wrapper_s4_get_buffer_size``  :func:`depthwise_conv_wrapper_s4_buffer_size`
+=================================================  =============================================
 
 Packing: the *flat* weight tensor (row-major over its logical shape) holds element ``2k`` in the
 low nibble of byte ``k`` and element ``2k + 1`` in the high nibble, both sign-extended
@@ -24,10 +25,18 @@ in its low nibble and the first element of the next row in its high nibble; the 
 high nibble over as its "spillover" product. An odd total count leaves a zero high nibble.
 
 Everything else (offsets, requantization, padding, the int32 wrap) is as in the s8 kernels;
-the results equal the s8 kernels on :func:`unpack_s4` of the weights. The conv and depthwise
-bodies unpack the nibbles into an int8 work array (``wbuf``, an emulator work area) and run the s8
-bodies; the FC body unpacks one row at a time (``row``), starting mid-byte when the previous row
-ended on a low nibble.
+the results equal the s8 kernels on :func:`unpack_s4` of the weights, which is TFLM's int4
+semantics (checked against the tflite-micro interpreter).
+
+Depthwise caveat: reading CMSIS-NN's generic ``depthwise_conv_s4_generic`` (V.1.0.0, Oct 2023),
+its odd-``input_ch`` branch tracks the nibble parity per *visited* tap and indexes taps with
+``input_ch >> 1`` bytes per tap, so with skipped padding taps, or ``ch_mult > 1`` and odd
+``input_ch``, it would read other nibbles than the flat layout (and than TFLM). This module
+follows the flat layout / TFLM; the quirk is not reproduced (unverified on a C build).
+
+The conv and depthwise bodies unpack the nibbles into an int8 work array (``wbuf``, an emulator
+work area) and run the s8 bodies; the FC body reads the nibbles in its inner loop a byte at a
+time, starting mid-byte when the previous row ended on a low nibble.
 """
 import numba as nb
 import numpy as np
@@ -39,7 +48,8 @@ from kernels.depthwise_s8 import _depthwise_conv_s8, prepare_depthwise
 from kernels.requantize_s8 import output_stage
 
 __all__ = ["pack_s4", "unpack_s4", "convolve_s4", "fully_connected_s4", "depthwise_conv_s4",
-           "convolve_wrapper_s4_buffer_size", "packed_size"]
+           "convolve_wrapper_s4_buffer_size", "depthwise_conv_wrapper_s4_buffer_size",
+           "packed_size"]
 
 
 def packed_size(count: int) -> int:
@@ -207,46 +217,58 @@ def convolve_wrapper_s4_buffer_size(input_hwc, filter_shape, *, stride=(1, 1), p
     return 2 * kh * kw * c * 2
 
 
+def depthwise_conv_wrapper_s4_buffer_size(input_hwc, filter_hw, *, ch_mult=1,
+                                          dilation=(1, 1)) -> int:
+    """``arm_depthwise_conv_wrapper_s4_get_buffer_size`` (bytes; same on DSP, MVE and C): the
+    ``_s4_opt`` path (``ch_mult == 1``, dilation 1) needs ``input_c * kh * kw * sizeof(int16)``;
+    the generic path 0."""
+    from kernels.checks import check_pair
+    _, _, c = (int(v) for v in input_hwc)
+    kh, kw = (int(v) for v in filter_hw)
+    dy, dx = check_pair("dilation", dilation)
+    if int(ch_mult) == 1 and dy == 1 and dx == 1:
+        return c * kh * kw * 2
+    return 0
+
+
 # ------------------------------------------------------------------------------ FC
 
 @nb.njit(cache=True, inline="always")
-def _unpack_span(packed, start, n, dst):
-    """Nibbles ``start .. start + n - 1`` of ``packed`` into ``dst[:n]`` (a row of a flat-packed
-    matrix; an odd ``start`` begins with the high nibble of a byte shared with the row before:
-    the C's "spillover")."""
-    j = 0
-    byte = start >> 1
-    if start & 1:
-        dst[0] = np.int32(packed[byte]) >> 4
-        j = 1
-        byte += 1
-    pairs = (n - j) >> 1
-    for k in range(pairs):
-        b = np.int32(packed[byte + k])
-        lo = b & 0xF
-        dst[j + 2 * k] = lo - ((lo & 8) << 1)
-        dst[j + 2 * k + 1] = b >> 4
-    if (n - j) & 1:
-        lo = np.int32(packed[byte + pairs]) & 0xF
-        dst[n - 1] = lo - ((lo & 8) << 1)
+def _lo(b):
+    """Sign-extended low nibble of a byte held in an int32."""
+    v = b & 0xF
+    return v - ((v & 8) << 1)
 
 
 @nb.njit(cache=True)
-def _fully_connected_s4(x, w_packed, bias, out, row, input_offset, output_offset, mult, shift,
+def _fully_connected_s4(x, w_packed, bias, out, input_offset, output_offset, mult, shift,
                         act_min, act_max, single_rounding):
     """Body of :func:`fully_connected_s4`: row ``o`` is nibbles ``o*N .. o*N + N - 1`` of the
-    flat packed matrix, unpacked into ``row`` (int8, >= N) and dotted with each batch row."""
+    flat packed matrix; a row starting on an odd nibble begins with the high nibble of the byte
+    it shares with the row before (the C's "spillover"), then reads whole bytes."""
     batches, n = x.shape
     cout = out.shape[1]
     has_bias = bias.shape[0] > 0
     io = np.int32(input_offset)
     for o in range(cout):
-        _unpack_span(w_packed, o * n, n, row)
+        start = o * n
+        first = start & 1                   # 1: the row's first weight is a high nibble
+        byte0 = (start + 1) >> 1            # first whole byte of the row after that
+        pairs = (n - first) >> 1
+        tail = (n - first) & 1              # a last weight in the low nibble of a shared byte
         for b in range(batches):
             xr = x[b]
             acc = np.int32(0)
-            for j in range(n):
-                acc = np.int32(acc + (np.int32(xr[j]) + io) * np.int32(row[j]))
+            if first:
+                acc = np.int32((np.int32(xr[0]) + io) * (np.int32(w_packed[start >> 1]) >> 4))
+            for k in range(pairs):
+                wb = np.int32(w_packed[byte0 + k])
+                j = first + 2 * k
+                acc = np.int32(acc + (np.int32(xr[j]) + io) * _lo(wb)
+                               + (np.int32(xr[j + 1]) + io) * (wb >> 4))
+            if tail:
+                acc = np.int32(acc + (np.int32(xr[n - 1]) + io)
+                               * _lo(np.int32(w_packed[byte0 + pairs])))
             s = np.int64(acc)
             if has_bias:
                 s += np.int64(bias[o])
@@ -274,10 +296,9 @@ def fully_connected_s4(x, w_packed, bias, *, filter_shape, input_offset, output_
 
     Notes
     -----
-    Body: ``_fully_connected_s4(x, w_packed, bias, out, row, input_offset, output_offset, mult,
+    Body: ``_fully_connected_s4(x, w_packed, bias, out, input_offset, output_offset, mult,
     shift, act_min, act_max, single_rounding)`` with ``x`` int8[:, ::1] (B, N), ``w_packed``
-    int8[::1], ``out`` int8[:, ::1] (B, Cout), ``row`` int8[::1] (>= N, work area); others as
-    ``_fully_connected_s8``.
+    int8[::1], ``out`` int8[:, ::1] (B, Cout); others as ``_fully_connected_s8``.
     """
     from kernels.checks import output_array
     from kernels.convolve_s8 import _bias_array
@@ -295,9 +316,8 @@ def fully_connected_s4(x, w_packed, bias, *, filter_shape, input_offset, output_
     mult, sh = check_requant(multiplier, shift, cout)
     b = _bias_array(bias, cout)
     out = output_array("out", out, np.int8, x.shape[:-1] + (cout,))
-    _fully_connected_s4(x.reshape(-1, n), w_packed, b, out.reshape(-1, cout),
-                        np.zeros(max(n, 1), np.int8), io, oo, mult, sh, lo, hi,
-                        int(bool(single_rounding)))
+    _fully_connected_s4(x.reshape(-1, n), w_packed, b, out.reshape(-1, cout), io, oo, mult, sh,
+                        lo, hi, int(bool(single_rounding)))
     return out
 
 

@@ -75,7 +75,10 @@ def test_elementwise_mul_s8_is_within_one_lsb_of_float(ab, q):
     f32 = lambda v: float(np.float32(v))  # noqa: E731
     real = f32(sa) * (a.astype(float) - za) * f32(sb) * (b.astype(float) - zb)
     want = np.clip(real / f32(so) + zo, -128, 127)
-    assert np.abs(got - want).max() <= 0.51
+    # Double rounding (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT) can turn an
+    # exact 0.25 into 1 (0.5 rounds up, then 0.5 rounds away from zero), as TFLM does too: the
+    # error stays below one LSB, not half.
+    assert np.abs(got - want).max() < 1.0
 
 
 @given(ab=operands(), q=quant())

@@ -12,6 +12,7 @@ from kernels.s4 import (
     convolve_s4,
     convolve_wrapper_s4_buffer_size,
     depthwise_conv_s4,
+    depthwise_conv_wrapper_s4_buffer_size,
     fully_connected_s4,
     pack_s4,
     unpack_s4,
@@ -127,3 +128,9 @@ def test_convolve_s4_buffer_size():
     assert convolve_wrapper_s4_buffer_size((8, 8, 3), (4, 3, 3, 3)) == 2 * 27 * 2
     assert convolve_wrapper_s4_buffer_size((8, 8, 16), (4, 1, 1, 16)) == 0
     assert convolve_wrapper_s4_buffer_size((8, 8, 16), (4, 1, 1, 16), stride=2) == 0
+
+
+def test_depthwise_s4_buffer_size():
+    assert depthwise_conv_wrapper_s4_buffer_size((8, 8, 16), (3, 3)) == 16 * 9 * 2
+    assert depthwise_conv_wrapper_s4_buffer_size((8, 8, 16), (3, 3), ch_mult=2) == 0
+    assert depthwise_conv_wrapper_s4_buffer_size((8, 8, 16), (3, 3), dilation=2) == 0

@@ -81,6 +81,22 @@ def test_softmax_s8_s16_matches_naive(case):
     assert_bit_exact(got, np.array(softmax_s8_ref(x, m, s, dmin, out_bits=16), dtype=np.int16))
 
 
+@given(x=int_arrays(np.int8, st.tuples(st.integers(5, 12), st.integers(52, 90))), beta=betas,
+       scale=st.floats(1e-3, 1.0))
+def test_softmax_s8_exp_table_path_matches_naive_and_row_by_row(x, beta, scale):
+    """More than 256 elements: the body fills its 256-entry exp table first; same bits as the
+    naive formula and as the per-element path taken for each row alone."""
+    m, s, dmin = softmax_s8_params(beta, scale)
+    got = softmax_s8(x, mult=m, shift=s, diff_min=dmin)
+    assert x.size > 256
+    assert_bit_exact(got, np.array(softmax_s8_ref(x, m, s, dmin), dtype=np.int8))
+    rows = np.concatenate([softmax_s8(x[r:r + 1], mult=m, shift=s, diff_min=dmin)
+                           for r in range(x.shape[0])])
+    assert_bit_exact(got, rows)
+    got16 = softmax_s8_s16(x, mult=m, shift=s, diff_min=dmin, scratch=np.zeros(256, np.int32))
+    assert_bit_exact(got16, np.array(softmax_s8_ref(x, m, s, dmin, out_bits=16), np.int16))
+
+
 @given(case=s8_cases())
 def test_softmax_s8_is_close_to_float_softmax(case):
     x, beta, scale = case

@@ -44,6 +44,16 @@ def test_builtin_models_have_the_documented_architecture():
     assert m20k.input.shape == (96, 64, 1)
     assert [m20k.node(f"conv{i}").output.shape[2] for i in range(1, 6)] == [4, 8, 16, 16, 32]
     assert m20k.nodes[-1].op is Op.SOFTMAX_S8
+    # the seed's recurrent layer (a 60-unit RNN) as a 60-unit int8 LSTM, one step per patch
+    assert [n.name for n in m20k.nodes[-5:]] == ["fc2", "seq", "lstm", "fc3", "softmax"]
+    lstm = m20k.node("lstm")
+    assert lstm.op is Op.LSTM_S8 and lstm.args.units == 60
+    assert m20k.node("seq").output.shape == (1, 128) and lstm.output.shape == (1, 60)
+    assert m20k.output.shape == (10,)
+    assert lstm.args.cell_scale == 2.0 ** round(np.log2(lstm.args.cell_scale))
+    s4 = models_s8.build_s8("m20k-s8", weight_bits=4)
+    assert s4.node("conv1").args.weight_bits == 4
+    assert s4.params["lstm.weight"].min() < -8          # TFLM's LSTM has no int4: stays 8-bit
     with pytest.raises(ConfigError, match="ds-cnn"):
         models_s8.build_s8("resnet")
 
@@ -71,6 +81,19 @@ def _one_op_model(opcode: str, **options) -> bytes:
     b.op(opcode, [x], [y], **options)
     b.set_io([x], [y])
     return b.finish()
+
+
+def test_exported_lstm_is_the_plain_24_input_op_with_variable_state():
+    from edgesed.tflite.reader import read_tflite
+
+    model = read_tflite(to_tflite(models_s8.build_s8("m20k-s8")))
+    (op,) = [o for o in model.operators if o.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert len(op.inputs) == 24 and len(op.intermediates) == 5
+    assert [i for i in range(24) if op.inputs[i] < 0] == [9, 10, 11, 16, 17, 20, 21, 22, 23]
+    h, c = model.tensors[op.inputs[18]], model.tensors[op.inputs[19]]
+    assert (h.variable, h.dtype, c.variable, c.dtype) == (True, "INT8", True, "INT16")
+    assert model.tensors[op.inputs[0]].shape == (1, 1, 128)
+    assert op.options["fused_activation_function"] == "TANH" and not op.options["time_major"]
 
 
 def test_unsupported_ops_are_listed():

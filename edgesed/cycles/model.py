@@ -8,6 +8,7 @@ import numpy as np
 
 from edgesed import dispatch
 from edgesed.cycles import kernels as K
+from edgesed.cycles import s8 as S8
 from edgesed.cycles.isa import CORE_TIMING, Mix
 from edgesed.graph import Activation, ConvKernel, DenseKernel, Graph, Node, Op, PoolPathName
 from edgesed.targets import Target, resolve_target
@@ -63,6 +64,8 @@ _VARIANT = {ConvKernel.BASIC: "basic", ConvKernel.FAST: "fast", ConvKernel.RGB: 
 
 def kernel_name(graph: Graph, node: Node, target: Target) -> str:
     """The C function and ``#if`` branch that runs ``node`` on ``target``."""
+    if S8.handles(node):
+        return S8.kernel_name(graph, node, target)
     paths = target.paths
     name = dispatch.c_function(graph, node)
     if node.op in (Op.MAXPOOL, Op.AVGPOOL):
@@ -83,6 +86,8 @@ def _pool_dsp(node: Node, target: Target) -> bool:
 
 def _terms(graph: Graph, node: Node, target: Target) -> tuple[list[K.Term], int, int]:
     """Loop terms of a node, plus the weight block it streams from flash and how many times."""
+    if S8.handles(node):    # int8 (TFLite) layers: CMSIS-NN s8/s4 kernels
+        return S8.layer_terms(graph, node, target)
     paths = target.paths
     in_spec = graph.input_of(node)
     if node.op is Op.CONV2D:

@@ -32,6 +32,10 @@ API map
 - :mod:`edgesed.ne16.crnn` — ``dcrnn_net()`` (a Dilated-CRNN-style SED model sized like the
   seed's), ``float_model(net, seed)`` (random He weights, NOT trained), ``FloatModel``,
   ``calibration_patches()`` (log-mel patches of synthetic clips)
+- :mod:`edgesed.ne16.quantize` — the float Dilated CRNN as an integer NE16 graph the engine
+  runs (:mod:`edgesed.graph_ne16` layers, :mod:`edgesed.dispatch_ne16`): ``quantize_dcrnn(model,
+  calib, bits) -> (Graph, report)``, ``dcrnn_graph(bits=8)`` (``models.load("dcrnn-ne16")``),
+  ``agreement(graph, model, patches) -> (sqnr_db, top1)``, ``frontend_patches``
 - :mod:`edgesed.ne16.report` — ``bit_width_report(net, sens, budgets)``, ``format_report``,
   ``SEED_REDUCTIONS`` (the seed's −62 % / −46 % / −61 %, labelled as theirs)
 

@@ -14,8 +14,9 @@ Three modes, after kws_streaming's inference modes (research/peers.md §6):
     :class:`ResetPolicy`.
 ``STREAM_EXTERNAL_STATE``
     The caller owns the state: ``frames, state = stream.feed(block, state)`` and
-    ``logits, state = stream.step(patch, state)``, state being ``{layer: int8 array}`` —
-    for engines that cannot keep variables between calls.
+    ``logits, state = stream.step(patch, state)``, state being ``{layer: state array}``
+    (int8 for an RNN, int16 for a GRU's q15 state) — for engines that cannot keep variables
+    between calls.
 
 :class:`LevelMeter` keeps the peak of every 10 ms hop of audio in a ring, so that each patch's
 peak (over its 96 hops) is known when the patch is complete, whatever the block size: a patch

@@ -225,8 +225,10 @@ class Stream:
         self._clip_done = False
 
     def initial_state(self) -> dict[str, np.ndarray]:
-        """Zero RNN state for ``STREAM_EXTERNAL_STATE`` (layer name -> int8 array)."""
-        return {k: np.zeros_like(v) for k, v in self.engine.state.items()}
+        """The reset state for ``STREAM_EXTERNAL_STATE`` (layer name -> int8 RNN / int16 GRU
+        zeros; an int8 LSTM's ``"<layer>.hidden"`` at its zero point and ``"<layer>.cell"``
+        zeros, as :meth:`Engine.reset_state <edgesed.engine.Engine.reset_state>` sets them)."""
+        return self.engine.initial_state()
 
     def step(self, patch: np.ndarray, state: dict) -> tuple[np.ndarray, dict]:
         """Pure single inference: ``logits, new_state = step(patch, state)``.
@@ -241,8 +243,14 @@ class Stream:
     # -- the report --------------------------------------------------------------------------
     def _frame_report(self) -> dict:
         from edgesed.costs import frame_costs
+        from edgesed.graph_ne16 import is_ne16
 
-        c = frame_costs(self.graph, self.target, self.plan, frame_ms=float(self.hop_ms))
+        ne16 = is_ne16(self.graph)     # NE16 graph: GAP9 costs (edgesed.dispatch_ne16)
+        if ne16:
+            from edgesed.dispatch_ne16 import frame_costs as ne16_costs
+            c = ne16_costs(self.graph, self.plan, frame_ms=float(self.hop_ms))
+        else:
+            c = frame_costs(self.graph, self.target, self.plan, frame_ms=float(self.hop_ms))
         hops = self.hop_ms // 10
         fe = self.frontend.frame_costs(self.target)
         fe_cycles = float(fe["cycles"]) * hops
@@ -250,9 +258,11 @@ class Stream:
         t = self.target
         busy = c["total_ms"] + fe_ms
         total_uj = t.run_power_mw * busy + t.idle_power_mw * max(self.hop_ms - busy, 0.0)
+        if ne16:    # network energy from the GAP9 model; the frontend's on ``target`` (busy only)
+            total_uj = c["power"]["energy_per_frame_uj"] + t.run_power_mw * fe_ms
         return {
             "model": self.graph.name, "target": c["target"]["name"],
-            "clock_mhz": self.target.clock_mhz, "frame_ms": float(self.hop_ms),
+            "clock_mhz": c["target"]["clock_mhz"], "frame_ms": float(self.hop_ms),
             "ops": c["ops"], "ram_peak_bytes": self.plan.ram_peak_bytes,
             "rom_bytes": self.graph.rom_bytes, "cycles": c["total_cycles"], "ms": c["total_ms"],
             "energy_uj": c["power"]["energy_per_frame_uj"], "average_mw": c["power"]["average_mw"],

@@ -12,6 +12,10 @@ edgesed op          TFLite operator         notes
 ``AVGPOOL_S8``      ``AVERAGE_POOL_2D``
 ``SOFTMAX_S8``      ``SOFTMAX``             beta
 ``RESHAPE``         ``RESHAPE``             the new shape as an int32 constant input
+``LSTM_S8``         ``UNIDIRECTIONAL_       24 inputs: 8 per-tensor int8 weights, 4 int32
+                    SEQUENCE_LSTM``         biases, variable h (int8) and c (int16) tensors;
+                                            no peephole, projection or layer norm (-1);
+                                            batch-major, TANH cell gate, ``cell_clip``
 ==================  ======================  ================================================
 
 Every activation gets a leading batch dimension of 1. Padding must be what TFLite can say:
@@ -35,7 +39,8 @@ __all__ = ["to_tflite", "save_tflite"]
 
 _OPS = {Op.CONV_S8: "CONV_2D", Op.DEPTHWISE_S8: "DEPTHWISE_CONV_2D",
         Op.DENSE_S8: "FULLY_CONNECTED", Op.MAXPOOL_S8: "MAX_POOL_2D",
-        Op.AVGPOOL_S8: "AVERAGE_POOL_2D", Op.SOFTMAX_S8: "SOFTMAX", Op.RESHAPE: "RESHAPE"}
+        Op.AVGPOOL_S8: "AVERAGE_POOL_2D", Op.SOFTMAX_S8: "SOFTMAX", Op.RESHAPE: "RESHAPE",
+        Op.LSTM_S8: "UNIDIRECTIONAL_SEQUENCE_LSTM"}
 
 
 def _activation(node) -> str:
@@ -86,6 +91,41 @@ def _weights(b: ModelBuilder, graph: Graph, node, in_spec) -> tuple[int, int]:
     return w_id, b_id
 
 
+def _lstm(b: ModelBuilder, graph: Graph, node, x: int, y: int, in_spec) -> None:
+    """The 24-input ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (TFLite's input order: x; input-to-gate
+    weights I, F, C, O; recurrent weights I, F, C, O; 3 peepholes; gate biases; projection
+    weight and bias; output state h; cell state c; 4 layer-norm coefficients)."""
+    a, p, n = node.args, graph.params, node.name
+    sx = list(node.weight_q.scale) * (4 if len(node.weight_q.scale) == 1 else 1)
+    sh = list(a.recurrent_scale) * (4 if len(a.recurrent_scale) == 1 else 1)
+    gates = "ifco"
+    s_in = np.float64(in_spec.q.scale[0])
+    ids = [x]
+    ids += [b.const(p[f"{n}.weight"][g], scale=sx[g], zero_point=0,
+                    name=f"{n}/input_to_{gates[g]}") for g in range(4)]
+    ids += [b.const(p[f"{n}.recurrent"][g], scale=sh[g], zero_point=0,
+                    name=f"{n}/recurrent_to_{gates[g]}") for g in range(4)]
+    ids += [-1, -1, -1]
+    ids += [b.const(p[f"{n}.bias"][g], scale=float(s_in * np.float64(sx[g])), zero_point=0,
+                    name=f"{n}/{gates[g]}_bias") for g in range(4)]
+    ids += [-1, -1]
+    hq = node.output.q
+    ids.append(b.tensor((1, a.units), "int8", scale=hq.scale[0], zero_point=hq.zero_point,
+                        name=f"{n}/hidden_state", variable=True))
+    ids.append(b.tensor((1, a.units), "int16", scale=a.cell_scale, zero_point=0,
+                        name=f"{n}/cell_state", variable=True))
+    ids += [-1, -1, -1, -1]
+    # The five intermediates the converter writes (TFLite's integer LSTM Prepare requires them;
+    # TFLM ignores them): the gate pre-activations at Q3.12 and the hidden state before a
+    # projection, here the output's format. Without layer norm or projection none is read.
+    mids = [b.tensor((0,), "int16", scale=2.0 ** -12, zero_point=0,
+                     name=f"{n}/intermediate_{g}") for g in gates]
+    mids.append(b.tensor((0,), "int8", scale=hq.scale[0], zero_point=hq.zero_point,
+                         name=f"{n}/intermediate_hidden"))
+    b.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ids, [y], fused_activation_function="TANH",
+         cell_clip=float(a.cell_clip), time_major=False, intermediates=mids)
+
+
 def to_tflite(graph: Graph, description: str = "edgesed") -> bytes:
     """The ``.tflite`` flatbuffer of an int8 graph; ConfigError names a layer it cannot write."""
     validate(graph)
@@ -117,6 +157,8 @@ def to_tflite(graph: Graph, description: str = "edgesed") -> bytes:
                  fused_activation_function=_activation(node))
         elif node.op is Op.SOFTMAX_S8:
             b.op(name, [x], [y], beta=float(a.beta))
+        elif node.op is Op.LSTM_S8:
+            _lstm(b, graph, node, x, y, spec)
         else:
             shape = b.const(np.array((1, *node.output.shape), np.int32),
                             name=f"{node.name}/shape")

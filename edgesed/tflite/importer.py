@@ -14,6 +14,8 @@ TFLite operator             edgesed op            from the file
 ``AVERAGE_POOL_2D``         ``AVGPOOL_S8``
 ``SOFTMAX``                 ``SOFTMAX_S8``        beta
 ``RESHAPE``, ``SQUEEZE``    ``RESHAPE``           the output tensor's shape
+``UNIDIRECTIONAL_SEQUENCE_  ``LSTM_S8``           8 int8 weights (per tensor), 4 int32 biases,
+LSTM``                                            the variable h/c tensors' formats, cell_clip
 ==========================  ====================  ==============================================
 
 SAME padding becomes explicit ``padding`` + ``pad_extra`` exactly as TFLM's
@@ -21,6 +23,10 @@ SAME padding becomes explicit ``padding`` + ``pad_extra`` exactly as TFLM's
 derives from the output format. Activations drop their batch dimension, which must be 1. The
 graph must be a chain (each operator reads the previous one's output): edgesed runs sequential
 graphs, so a model with branches is refused with the operator named.
+
+The LSTM must be the plain one CMSIS-NN's ``arm_lstm_unidirectional_s8`` runs: all four gates
+(no CIFG), no peephole, projection or layer norm, a TANH cell gate, batch 1, and its output in
+the hidden state's format; anything else is refused with the operator and the input named.
 """
 from __future__ import annotations
 
@@ -30,14 +36,15 @@ import numpy as np
 
 from edgesed.errors import ModelFormatError
 from edgesed.graph import Graph, Node, Op, TensorSpec, validate
-from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, PoolS8Args,
-                              ReshapeArgs, SoftmaxS8Args, act_range)
+from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, LstmS8Args,
+                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range)
 from edgesed.tflite.reader import read_tflite, unsupported_ops
 
 __all__ = ["import_tflite", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
-                 "AVERAGE_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE")
+                 "AVERAGE_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE",
+                 "UNIDIRECTIONAL_SEQUENCE_LSTM")
 
 
 def _fmt(t, what: str) -> AffineQ:
@@ -134,9 +141,86 @@ def _node(model, op, name: str, prev: str, in_spec: TensorSpec, params: dict) ->
         args = PoolS8Args(**_window(op, in_spec.shape[:2], kernel), **_act(op, out))
         return Node(Op.MAXPOOL_S8 if code == "MAX_POOL_2D" else Op.AVGPOOL_S8, name, prev, out,
                     args)
+    if code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        return _lstm(model, op, name, prev, in_spec, out, params)
     if code == "SOFTMAX":
         return Node(Op.SOFTMAX_S8, name, prev, out, SoftmaxS8Args(beta=float(o.get("beta", 1.0))))
     return Node(Op.RESHAPE, name, prev, out, ReshapeArgs())
+
+
+_LSTM_UNSUPPORTED = ((range(9, 12), "peephole weights (inputs 9-11)"),
+                     (range(16, 18), "a projection (inputs 16-17)"),
+                     (range(20, 24), "layer normalization (inputs 20-23)"))
+
+
+def _lstm(model, op, name: str, prev: str, in_spec: TensorSpec, out: TensorSpec,
+          params: dict) -> Node:
+    """``UNIDIRECTIONAL_SEQUENCE_LSTM`` -> ``LSTM_S8`` (see the module docstring)."""
+    where = f"operator {op.index} (UNIDIRECTIONAL_SEQUENCE_LSTM)"
+    fix = ("; edgesed runs the plain LSTM of CMSIS-NN's arm_lstm_unidirectional_s8: export it "
+           "without use_peephole, projection, layer norm or CIFG")
+    ins = list(op.inputs)
+    if len(ins) != 24:
+        raise ModelFormatError(f"{where} has {len(op.inputs)} inputs; the int8 LSTM has 24")
+    for idx, what in _LSTM_UNSUPPORTED:
+        if any(ins[i] >= 0 for i in idx):
+            raise ModelFormatError(f"{where} has {what}{fix}")
+    if min(ins[1:9] + ins[12:16]) < 0:
+        raise ModelFormatError(f"{where} has no input gate (CIFG: inputs 1, 5 or 12 missing) or "
+                               f"another gate's weights or bias are missing{fix}")
+    o = op.options
+    if o.get("fused_activation_function", "TANH") != "TANH":
+        raise ModelFormatError(f"{where}: cell gate activation "
+                               f"{o.get('fused_activation_function')!r}; TFLM's int8 LSTM "
+                               "supports TANH")
+    if o.get("time_major", False) and in_spec.shape[0] != 1:
+        raise ModelFormatError(f"{where} is time-major with {in_spec.shape[0]} steps; re-export "
+                               "it batch-major (time_major=False)")
+
+    def const(i, dtype: str):
+        t = model.tensors[ins[i]]
+        if t.data is None or t.dtype != dtype:
+            kind = "constant" if t.data is not None else "non-constant"
+            raise ModelFormatError(f"{where}: input {i} ({t.name!r}) must be a constant {dtype} "
+                                   f"tensor, got a {kind} {t.dtype} one")
+        if len(t.scale) != 1 or any(int(z) != 0 for z in t.zero_point):
+            raise ModelFormatError(f"{where}: input {i} ({t.name!r}) must be quantized per "
+                                   "tensor with zero point 0 (symmetric), as TFLM's int8 LSTM "
+                                   "needs")
+        return t
+
+    wx = [const(i, "INT8") for i in range(1, 5)]
+    wh = [const(i, "INT8") for i in range(5, 9)]
+    bias = [const(i, "INT32") for i in range(12, 16)]
+    h, c = model.tensors[ins[18]], model.tensors[ins[19]]
+    if not (h.variable and c.variable) or h.dtype != "INT8" or c.dtype != "INT16":
+        raise ModelFormatError(f"{where}: inputs 18 and 19 must be the variable int8 hidden and "
+                               f"int16 cell state tensors, got {h.dtype} {h.name!r} "
+                               f"(variable={h.variable}) and {c.dtype} {c.name!r} "
+                               f"(variable={c.variable})")
+    hq = _fmt(h, "hidden state")
+    if hq != out.q:
+        raise ModelFormatError(f"{where}: the output is quantized {out.q} but the hidden state "
+                               f"{hq}; TFLM copies the hidden state to the output, so they must "
+                               "be the same")
+    if len(c.scale) != 1 or int(c.zero_point[0]) != 0:
+        raise ModelFormatError(f"{where}: the cell state {c.name!r} must have one scale and zero "
+                               "point 0")
+    units = int(wx[0].shape[0])
+    shapes = [tuple(t.shape) for t in wx + wh] + [tuple(t.shape) for t in bias]
+    want = [(units, in_spec.shape[-1])] * 4 + [(units, units)] * 4 + [(units,)] * 4
+    if shapes != want:
+        raise ModelFormatError(f"{where}: weight and bias shapes {shapes} should be {want} for "
+                               f"{units} units and input {in_spec.shape}")
+    params[f"{name}.weight"] = np.stack([np.array(t.data, np.int8) for t in wx])
+    params[f"{name}.recurrent"] = np.stack([np.array(t.data, np.int8) for t in wh])
+    params[f"{name}.bias"] = np.stack([np.array(t.data, np.int32).reshape(units)
+                                       for t in bias])
+    args = LstmS8Args(units=units, cell_scale=float(c.scale[0]),
+                      recurrent_scale=tuple(float(t.scale[0]) for t in wh),
+                      cell_clip=float(o.get("cell_clip", 0.0)))
+    return Node(Op.LSTM_S8, name, prev, out, args,
+                weight_q=AffineQ(tuple(float(t.scale[0]) for t in wx), 0, axis=0))
 
 
 def _layer_name(model, op, taken: set) -> str:

@@ -23,13 +23,16 @@ API map
   - ``_warmup()``
 - :mod:`kernels.ne16.dilated` — ``ne16_conv_dilated`` (dilated 3x3 as dilation**2 exact dense
   phase jobs), ``_warmup()``
+- :mod:`kernels.ne16.cluster` — the cluster-core bodies beside NE16: PULP-NN max pooling, a
+  global max, nnom's GRU over a sequence (fed NE16's u8 output)
 
 ``kernels.ne16._warmup()`` compiles every body of the package (register ``"kernels.ne16"`` in
 ``kernels.FAMILIES``).
 """
 import importlib
 
-_MODULES = ("kernels.ne16.normquant", "kernels.ne16.conv", "kernels.ne16.dilated")
+_MODULES = ("kernels.ne16.normquant", "kernels.ne16.conv", "kernels.ne16.dilated",
+            "kernels.ne16.cluster")
 
 
 def _warmup() -> None:

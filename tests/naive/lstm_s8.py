@@ -49,7 +49,7 @@ def tanh_ref(v: int, power: int) -> int:
     ax = abs(x)
     i, frac = divmod(ax, 256)
     r = (0xFFFF << 8) if i >= 255 else TABLE[i] * 256 + frac * (TABLE[i + 1] - TABLE[i])
-    r = r - (1 << 23) + 64 if x >= 0 else -r + (1 << 23) + 63
+    r = r - (1 << 23) + 128 if x >= 0 else -r + (1 << 23) + 127   # 1 << (9 - 2)
     return ((r >> 8) + 32768) % 65536 - 32768
 
 
