@@ -200,7 +200,8 @@ class Node:
     activation: Activation = Activation.NONE
 
     def __repr__(self) -> str:
-        fmt = f" w={self.weight_q} b={self.bias_q}" if self.weight_q else ""
+        fmt = (f" w={self.weight_q}" if self.weight_q else "") + \
+            (f" b={self.bias_q}" if self.bias_q else "")
         act = f" +{self.activation.value}" if self.activation is not Activation.NONE else ""
         return (f"{self.name}: {self.op.value}({self.input}) -> {self.output.shape} "
                 f"{self.output.q}{fmt}{act}")
