@@ -25,15 +25,11 @@ from __future__ import annotations
 import numpy as np
 
 from edgesed.graph_ne16 import conv_geometry, gru_shifts, to_net
+from edgesed.op import Op
 from kernels.ne16.cluster import _global_max, _gru_sequence, _maxpool_hwc
 
 __all__ = ["c_function", "scratch_bytes", "state_bytes", "state_dtype", "rom_weights", "bind",
            "frame_costs", "conv_jobs"]
-
-
-def _ops():
-    from edgesed.graph import Op
-    return Op
 
 
 # ---------------------------------------------------------------------------- descriptions
@@ -49,7 +45,6 @@ def conv_jobs(graph, node) -> int:
 
 def c_function(graph, node) -> str:
     """The GAP9 routine that runs the layer."""
-    Op = _ops()
     if node.op is Op.NE16_CONV:
         a = node.args
         extra = f", {conv_jobs(graph, node)} phase jobs" if tuple(a.dilation) != (1, 1) else ""
@@ -66,7 +61,7 @@ def scratch_bytes(graph, node) -> int:
     """GRU: ``F`` bytes of q7 input + ``gru_buffer_size(units, F)``; 0 for the others."""
     from kernels.gru_q7 import gru_buffer_size
 
-    if node.op is not _ops().NE16_GRU:
+    if node.op is not Op.NE16_GRU:
         return 0
     f = graph.input_of(node).shape[2]
     return _even(f) + gru_buffer_size(node.args.units, f)
@@ -80,11 +75,11 @@ def state_bytes(graph, node) -> int:
     """GRU: ``2 * units`` (q15 state, nnom ``state_size``), persistent; 0 otherwise."""
     from kernels.gru_q7 import gru_state_size
 
-    return gru_state_size(node.args.units) if node.op is _ops().NE16_GRU else 0
+    return gru_state_size(node.args.units) if node.op is Op.NE16_GRU else 0
 
 
 def state_dtype(node) -> np.dtype:
-    return np.dtype(np.int16) if node.op is _ops().NE16_GRU else np.dtype(np.int8)
+    return np.dtype(np.int16) if node.op is Op.NE16_GRU else np.dtype(np.int8)
 
 
 def rom_weights(graph, node) -> dict:
@@ -93,7 +88,7 @@ def rom_weights(graph, node) -> dict:
     ``convert_q7_q15_weights`` (flat), ``bias``, ``recurrent_bias``; nothing for pools."""
     from kernels.fully_connected_q7 import reorder_weights_q7_q15
 
-    Op, p = _ops(), graph.params
+    p = graph.params
     if node.op is Op.NE16_CONV:
         keys = ("weight", "scale", "bias") + (("shift",) if node.args.per_channel_shift else ())
         return {k: p[f"{node.name}.{k}"] for k in keys}
@@ -156,7 +151,6 @@ def bind(graph, node, x, y, scratch, state, weights, rounding: int = 0) -> list:
     ``NNOM_TRUNCATE`` choice for the GRU (0: round, the default)."""
     from edgesed.dispatch import KernelCall
 
-    Op = _ops()
     in_spec = graph.input_of(node)
     xt = x.view(np.uint8) if in_spec.dtype == "uint8" else x
     yt = y.view(np.uint8) if node.output.dtype == "uint8" else y

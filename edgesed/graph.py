@@ -10,6 +10,11 @@ naming its input) and the integer parameters (``"<layer>.weight"``, ``"<layer>.b
 
 :func:`validate` checks a graph (shapes, formats, shifts, parameters) before planning;
 :mod:`edgesed.graphfile` writes and reads it as a versioned file.
+
+The operators of every family are one enum, :class:`~edgesed.op.Op`. Two more families share
+this IR and its engine and planners: int8 TFLite layers with affine formats
+(:mod:`edgesed.graph_s8`) and NE16 layers (:mod:`edgesed.graph_ne16`); :func:`validate`
+hands their layers to those modules' rules.
 """
 from __future__ import annotations
 
@@ -21,36 +26,12 @@ from typing import Mapping
 import numpy as np
 
 from edgesed import graph_ne16, graph_s8
+from edgesed.op import Op
 from edgesed.errors import ConfigError, ShapeError
 
 __all__ = ["Op", "Activation", "ConvKernel", "DenseKernel", "PoolPathName", "QFormat",
            "TensorSpec", "ConvArgs", "PoolArgs", "DenseArgs", "RnnArgs", "GruArgs", "Node",
            "Graph", "conv_out_hw", "validate", "layer_shifts", "gru_recurrent_bias_frac"]
-
-
-class Op(Enum):
-    """Layer operators."""
-
-    CONV2D = "conv2d"
-    MAXPOOL = "maxpool"
-    AVGPOOL = "avgpool"
-    DENSE = "dense"
-    RNN = "rnn"
-    GRU = "gru"          # nnom GRU cell: q7 weights, q15 state (GruArgs)
-    # int8 (TFLite / CMSIS-NN s8 and s4) layers: arguments and validation in edgesed.graph_s8
-    CONV_S8 = "conv2d_s8"
-    DEPTHWISE_S8 = "depthwise_conv2d_s8"
-    DENSE_S8 = "dense_s8"
-    MAXPOOL_S8 = "maxpool_s8"
-    AVGPOOL_S8 = "avgpool_s8"
-    SOFTMAX_S8 = "softmax_s8"
-    RESHAPE = "reshape"
-    LSTM_S8 = "lstm_s8"  # TFLite int8 UNIDIRECTIONAL_SEQUENCE_LSTM (LstmS8Args), state kept
-    # NE16 (GAP9) layers and the cluster ops around them: arguments in edgesed.graph_ne16
-    NE16_CONV = "ne16_conv"
-    NE16_MAXPOOL = "ne16_maxpool"
-    NE16_GRU = "ne16_gru"
-    NE16_GLOBAL_MAXPOOL = "ne16_global_maxpool"
 
 
 class Activation(Enum):

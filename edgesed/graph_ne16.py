@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesed.errors import ConfigError, ShapeError
+from edgesed.op import NE16_OPS, Op
 
 __all__ = ["Ne16ConvArgs", "Ne16PoolArgs", "Ne16GruArgs", "Ne16GlobalPoolArgs", "NE16_OPS",
            "SCALE_DTYPES", "is_ne16", "conv_geometry", "gru_shifts", "infer_shape",
@@ -149,32 +150,6 @@ class Ne16GruArgs:
     recurrent_q: object     # QFormat of U
     input_shift: int = 1
 
-
-def _ops():
-    from edgesed.graph import Op
-    return Op
-
-
-class _Lazy:
-    """The NE16 ops, resolved on first use (graph.py imports this module)."""
-
-    def __init__(self):
-        self._ops = None
-
-    def _get(self):
-        if self._ops is None:
-            Op = _ops()
-            self._ops = (Op.NE16_CONV, Op.NE16_MAXPOOL, Op.NE16_GRU, Op.NE16_GLOBAL_MAXPOOL)
-        return self._ops
-
-    def __contains__(self, op) -> bool:
-        return op in self._get()
-
-    def __iter__(self):
-        return iter(self._get())
-
-
-NE16_OPS = _Lazy()
 
 _ARGS = {"NE16_CONV": Ne16ConvArgs, "NE16_MAXPOOL": Ne16PoolArgs, "NE16_GRU": Ne16GruArgs,
          "NE16_GLOBAL_MAXPOOL": Ne16GlobalPoolArgs}
@@ -265,7 +240,7 @@ def gru_shifts(graph, node):
 
 def infer_shape(node, in_shape) -> tuple[int, ...]:
     """Output shape of an NE16-family layer."""
-    Op, a = _ops(), node.args
+    a = node.args
     want = _ARGS[node.op.name]
     if not isinstance(a, want):
         raise _bad(node, f"{node.op.value} takes {want.__name__}, got {type(a).__name__}")
@@ -341,7 +316,7 @@ def _check_conv(graph, node, in_spec) -> None:
 
 def validate_node(graph, node, in_spec) -> None:
     """Check one NE16-family layer: shapes, dtypes, formats, parameters (packed sizes included)."""
-    Op, a = _ops(), node.args
+    a = node.args
     shape = infer_shape(node, in_spec.shape)
     if tuple(node.output.shape) != tuple(shape):
         raise ShapeError(f"layer {node.name!r}: declared output shape {node.output.shape} but the "
@@ -385,7 +360,6 @@ def validate_node(graph, node, in_spec) -> None:
 
 def layer_ops(graph, node) -> int:
     """Operations by the seed's formulas (multiply and add count 1 each; pooling 1 per tap)."""
-    Op = _ops()
     in_shape = graph.input_of(node).shape
     out = int(np.prod(node.output.shape))
     if node.op is Op.NE16_CONV:
@@ -410,7 +384,6 @@ def to_net(graph, name: str | None = None):
     """
     from edgesed.ne16.layers import Kind, Layer, Net
 
-    Op = _ops()
     kinds = {"3x3": Kind.CONV3X3, "1x1": Kind.CONV1X1, "dw3x3": Kind.DW3X3, "fc": Kind.FC}
     layers = []
     for node in graph.nodes:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgesed.errors import ConfigError, ShapeError
+from edgesed.op import S8_OPS, WEIGHTED_S8_OPS, Op
 
 __all__ = ["AffineQ", "ConvS8Args", "DepthwiseS8Args", "DenseS8Args", "PoolS8Args",
            "SoftmaxS8Args", "ReshapeArgs", "LstmS8Args", "S8_OPS", "WEIGHTED_S8_OPS",
@@ -173,38 +174,6 @@ class LstmS8Args:
         object.__setattr__(self, "cell_clip", float(self.cell_clip))
 
 
-def _ops():
-    from edgesed.graph import Op
-    return Op
-
-
-def _s8_ops():
-    Op = _ops()
-    return (Op.CONV_S8, Op.DEPTHWISE_S8, Op.DENSE_S8, Op.MAXPOOL_S8, Op.AVGPOOL_S8,
-            Op.SOFTMAX_S8, Op.RESHAPE, Op.LSTM_S8)
-
-
-class _Lazy:
-    """A tuple of ops resolved on first use (graph.py imports this module's names)."""
-
-    def __init__(self, pick):
-        self._pick, self._ops = pick, None
-
-    def __contains__(self, op) -> bool:
-        if self._ops is None:
-            self._ops = self._pick()
-        return op in self._ops
-
-    def __iter__(self):
-        if self._ops is None:
-            self._ops = self._pick()
-        return iter(self._ops)
-
-
-S8_OPS = _Lazy(_s8_ops)
-WEIGHTED_S8_OPS = _Lazy(lambda: _s8_ops()[:3])
-
-
 def effective_hw(kernel, dilation) -> tuple[int, int]:
     """The dilated kernel's extent: ``dilation * (kernel - 1) + 1`` per axis."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
@@ -232,7 +201,7 @@ def _window_out(node, in_hw, kernel, dilation=(1, 1)) -> tuple[int, int]:
 
 def infer_shape(node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The output shape of an int8 layer from its input shape and arguments."""
-    Op, a = _ops(), node.args
+    a = node.args
     if node.op in (Op.CONV_S8, Op.DEPTHWISE_S8, Op.MAXPOOL_S8, Op.AVGPOOL_S8):
         if len(in_shape) != 3:
             raise ShapeError(f"layer {node.name!r}: input shape {in_shape} must be (h, w, c)")
@@ -271,7 +240,7 @@ def infer_shape(node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def param_shapes(node, in_shape) -> dict[str, tuple[tuple[int, ...], type]]:
     """``{"weight": (shape, dtype), "bias": ...}`` of an int8 layer (empty for unweighted ones)."""
-    Op, a = _ops(), node.args
+    a = node.args
     if node.op is Op.CONV_S8:
         return {"weight": ((a.out_ch, *a.kernel, in_shape[2] // a.groups), np.int8),
                 "bias": ((a.out_ch,), np.int32)}
@@ -305,7 +274,7 @@ def _check_affine(q, what: str, *, channels: int | None = None) -> None:
 
 def validate_node(graph, node, in_spec) -> None:
     """Check one int8 layer (shape, dtypes, formats, parameters); errors name layer and fix."""
-    Op, a = _ops(), node.args
+    a = node.args
     shape = infer_shape(node, in_spec.shape)
     if tuple(node.output.shape) != shape:
         raise ShapeError(f"layer {node.name!r}: declared output shape {node.output.shape} but "
