@@ -40,6 +40,7 @@ Support modules (no kernels of their own, so not in ``FAMILIES``):
 - ``kernels.simd_q7``         — LLVM IR building blocks shared by the conv and depthwise vector
   paths
 - ``kernels.checks``          — argument checks shared by the public wrappers
+- ``kernels.gemmlowp``        — gemmlowp fixed-point helpers of the s8/s16 softmax
 """
 import importlib
 
