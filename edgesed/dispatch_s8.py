@@ -175,9 +175,8 @@ def bind(graph: Graph, node: Node, x: np.ndarray, y: np.ndarray, scratch: np.nda
     window = (a.stride, a.padding, a.dilation)
     if node.op is Op.CONV_S8:
         w_shape = (a.out_ch, *a.kernel, x.shape[2] // a.groups)
-        col = np.zeros(max(int(np.prod(w_shape[1:])), 1), np.int16)
         args = convolve_s8.prepare_convolve(x, w_shape, bias, *tail, *window, a.groups, lo, hi,
-                                            rnd, y, col)
+                                            rnd, y, None)
         if _s4(node):
             wbuf = np.zeros(w_shape, np.int8)
             return [KernelCall(s4._convolve_s4, (args[0], w, wbuf, *args[1:]))]

@@ -26,14 +26,22 @@ Out-of-image taps contribute 0: TFLM skips them; CMSIS fills its im2col with ``-
 C's int32 accumulator (``SMLAD`` never saturates), so it is carried in int64 and wrapped once.
 The output size comes from ``out.shape`` (TFLM SAME padding has an implicit bottom/right pad).
 
-The jitted body builds one im2col column of ``(x + input_offset)`` as int16 per output pixel and
-group (like the DSP path's ``arm_q7_to_q15_with_offset``), then takes a contiguous dot product
-with each filter row, which LLVM vectorizes. Its scratch (``col``, :func:`col_length` int16
-elements) is an emulator work area, not device RAM; the device's scratch is
-:func:`convolve_wrapper_s8_buffer_size`. The dot products accumulate in int32 with wrap-around
-(as the C), which lets LLVM use ``vpmaddwd``: about 0.15-0.25 ns per MAC on a laptop core for
-3x3 layers with 16-32 input channels (4.6-8.5x faster than the tflite-micro interpreter on the
-same layer), about 2 ns per MAC when Cin = 1 (the per-output requantization dominates).
+The jitted body has two paths, both exact:
+
+- im2col (layers with ``KH*KW*Cin/groups >= ROW_PATH_DEPTH`` or several groups): one column of
+  ``(x + input_offset)`` as int16 per output pixel and group (like the DSP path's
+  ``arm_q7_to_q15_with_offset``), then a contiguous dot product with each filter row, which
+  LLVM vectorizes (``vpmaddwd``); about 0.3-0.7 ns per MAC on one core of the development
+  machine for 3x3 layers with 4-64 input channels;
+- rows (shallow single-group layers, e.g. a spectrogram's 1-channel first layer): each tap adds
+  to an int32 accumulator row over the output columns, the loop LLVM vectorizes (about
+  1.2 ns per MAC for M20k's 3x3 conv1 with 1 input channel, 2.3x the im2col path there).
+
+Both accumulate in int32 with wrap-around, which gives the C's sum modulo 2**32 in any order.
+Indices that are known to be in range are cast to unsigned, which spares numba's negative-index
+test and lets the loops vectorize. The scratch (``col``, :func:`col_length` int16 elements) is
+an emulator work area, not device RAM; the device's scratch is
+:func:`convolve_wrapper_s8_buffer_size`.
 """
 import numba as nb
 import numpy as np
@@ -43,7 +51,7 @@ from kernels.checks import check_array, check_int, check_pair
 from kernels.requantize_s8 import check_offsets_act, check_requant, output_stage
 
 __all__ = ["convolve_s8", "convolve_s8_buffer_size", "convolve_wrapper_s8_buffer_size",
-           "col_length", "conv_output_size", "prepare_convolve"]
+           "ROW_PATH_DEPTH", "col_length", "conv_output_size", "prepare_convolve"]
 
 
 # ------------------------------------------------------------------------------ sizes
@@ -53,9 +61,15 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def col_length(kh: int, kw: int, cin_per_group: int) -> int:
-    """int16 elements of the body's im2col scratch: ``kh * kw * cin_per_group``."""
-    return int(kh) * int(kw) * int(cin_per_group)
+def col_length(kh: int, kw: int, cin_per_group: int, cout: int = 0, out_w: int = 0,
+               groups: int = 1) -> int:
+    """int16 elements of the body's scratch: the im2col column (``kh * kw * cin_per_group``),
+    or for a shallow single-group layer (:data:`ROW_PATH_DEPTH`) one int32 accumulator row per
+    output channel (``2 * cout * out_w`` int16 elements)."""
+    n = int(kh) * int(kw) * int(cin_per_group)
+    if groups == 1 and n < ROW_PATH_DEPTH:
+        return max(n, 2 * int(cout) * int(out_w))
+    return n
 
 
 def convolve_s8_buffer_size(input_c: int, kh: int, kw: int, backend: str = "dsp") -> int:
@@ -110,15 +124,78 @@ def _backend(backend) -> str:
 
 # ------------------------------------------------------------------------------ jitted body
 
+#: below this reduction depth (``kh * kw * Cin``) and with one group, the body works on whole
+#: output rows (:func:`_convolve_s8_rows`): a 1-channel spectrogram's first layer has 9 taps per
+#: output, too few for the dot-product path to pay for its per-pixel im2col
+ROW_PATH_DEPTH = 16
+
+
+@nb.njit(cache=True)
+def _convolve_s8_rows(x, w, bias, out, acc_flat, input_offset, output_offset, mult, shift,
+                      stride_y, stride_x, pad_y, pad_x, dil_y, dil_x, act_min, act_max,
+                      single_rounding):
+    """The shallow-layer path of :func:`_convolve_s8` (one group): for each output row, each
+    in-image tap ``(ky, kx, c)`` and output channel adds ``(x + input_offset) * w`` to an int32
+    accumulator row ``acc[o, ox]`` over the columns whose tap is inside the image (the range is
+    computed once per tap, not tested per pixel). int32 stores wrap, so ``acc`` is the C's
+    int32 sum modulo 2**32 in any order; then the bias and the output stage, as the C."""
+    in_h, in_w, in_c = x.shape
+    cout, kh, kw, cpg = w.shape
+    out_h, out_w = out.shape[0], out.shape[1]
+    acc = acc_flat[:cout * out_w].reshape(cout, out_w)
+    io = np.int32(input_offset)
+    has_bias = bias.shape[0] > 0
+    for oy in range(out_h):
+        acc[:, :] = 0
+        by = oy * stride_y - pad_y
+        for ky in range(kh):
+            iy = by + ky * dil_y
+            if iy < 0 or iy >= in_h:
+                continue
+            for kx in range(kw):
+                off = kx * dil_x - pad_x                 # ix = ox * stride_x + off
+                lim = in_w - off
+                if lim <= 0:
+                    continue
+                ox0 = (-off + stride_x - 1) // stride_x if off < 0 else 0
+                ox1 = min(out_w, (lim + stride_x - 1) // stride_x)
+                for c in range(cpg):
+                    for o in range(cout):
+                        wv = np.int32(w[o, ky, kx, c])
+                        # Unsigned indices (all are in range here) spare numba's negative-
+                        # index wrap-around test, which keeps LLVM from vectorizing the loop.
+                        if stride_x == 1:        # unit stride: this loop vectorizes
+                            for ox in range(ox0, ox1):
+                                acc[o, np.uint64(ox)] += \
+                                    (np.int32(x[iy, np.uint64(ox + off), c]) + io) * wv
+                        else:
+                            for ox in range(ox0, ox1):
+                                acc[o, np.uint64(ox)] += (np.int32(
+                                    x[iy, np.uint64(ox * stride_x + off), c]) + io) * wv
+        for ox in range(out_w):
+            for o in range(cout):
+                v = np.int64(acc[o, ox])
+                if has_bias:
+                    v += np.int64(bias[o])
+                out[oy, ox, o] = output_stage(v, mult[o], shift[o], output_offset, act_min,
+                                              act_max, single_rounding)
+
+
 @nb.njit(cache=True)
 def _convolve_s8(x, w, bias, out, col, input_offset, output_offset, mult, shift,
                  stride_y, stride_x, pad_y, pad_x, dil_y, dil_x, act_min, act_max,
                  single_rounding):
-    """Body of :func:`convolve_s8`; see its docstring for the argument contract."""
+    """Body of :func:`convolve_s8`; see its docstring for the argument contract. Shallow
+    single-group layers go to :func:`_convolve_s8_rows` (``col`` then holds its accumulators)."""
     in_h, in_w, in_c = x.shape
     cout, kh, kw, cpg = w.shape
     out_h, out_w = out.shape[0], out.shape[1]
     groups = in_c // cpg
+    if groups == 1 and kh * kw * cpg < ROW_PATH_DEPTH:
+        _convolve_s8_rows(x, w, bias, out, col[:2 * cout * out_w].view(np.int32), input_offset,
+                          output_offset, mult, shift, stride_y, stride_x, pad_y, pad_x, dil_y,
+                          dil_x, act_min, act_max, single_rounding)
+        return
     opg = cout // groups
     n = kh * kw * cpg
     wf = w.reshape(cout, n)
@@ -137,9 +214,9 @@ def _convolve_s8(x, w, bias, out, col, input_offset, output_offset, mult, shift,
                     for kx in range(kw):
                         ix = bx + kx * dil_x
                         if row_ok and 0 <= ix < in_w:
-                            xr = x[iy, ix]
+                            uy, ux = np.uint64(iy), np.uint64(ix)    # in range: no wrap test
                             for c in range(cpg):
-                                col[k + c] = np.int16(xr[c0 + c]) + off
+                                col[k + c] = np.int16(x[uy, ux, c0 + c]) + off
                         else:
                             for c in range(cpg):
                                 col[k + c] = 0
@@ -246,7 +323,7 @@ def prepare_convolve(x, w_shape, bias, input_offset, output_offset, multiplier, 
         out = check_array("out", out, np.int8, ndim=3, writable=True)
         if out.shape[2] != cout:
             raise ShapeError(f"out.shape={out.shape} must have Cout={cout} channels")
-    scratch = _scratch(scratch, col_length(kh, kw, cpg))
+    scratch = _scratch(scratch, col_length(kh, kw, cpg, cout, out.shape[1], groups))
     return (x, b, out, scratch, io, oo, mult, sh, sy, sx, py, px, dy, dx, lo, hi,
             int(bool(single_rounding)))
 
@@ -266,8 +343,9 @@ def _scratch(scratch, n) -> np.ndarray:
         return np.zeros(max(n, 1), dtype=np.int16)
     scratch = check_array("scratch", scratch, np.int16, ndim=1, writable=True)
     if scratch.shape[0] < n:
-        raise ShapeError(f"scratch has {scratch.shape[0]} int16 elements; the im2col column "
-                         f"needs {n} (KH*KW*Cin/groups)")
+        raise ShapeError(f"scratch has {scratch.shape[0]} int16 elements; the body needs {n} "
+                         "(col_length(): the im2col column, or a shallow layer's accumulator "
+                         "rows)")
     return scratch
 
 

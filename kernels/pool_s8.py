@@ -66,23 +66,21 @@ def _max_pool_s8(x, out, kh, kw, stride_y, stride_x, pad_y, pad_x, act_min, act_
             bx, kx0, kx1 = _window(ox, stride_x, pad_x, kw, in_w)
             if ky1 <= ky0 or kx1 <= kx0:
                 return -1
-            o = out[oy, ox]
-            first = x[by + ky0, bx + kx0]
+            # Direct unsigned indices (every tap here is in the image): no sub-array views and
+            # no negative-index test in the loop. max is order-free, so channel-outer is exact.
             for c in range(ch):
-                o[c] = first[c]
-            for ky in range(ky0, ky1):
-                for kx in range(kx0, kx1):
-                    xr = x[by + ky, bx + kx]
-                    for c in range(ch):
-                        if xr[c] > o[c]:
-                            o[c] = xr[c]
-            for c in range(ch):
-                v = o[c]
-                if v < act_min:
-                    v = act_min
-                if v > act_max:
-                    v = act_max
-                o[c] = v
+                m = x[np.uint64(by + ky0), np.uint64(bx + kx0), c]
+                for ky in range(ky0, ky1):
+                    uy = np.uint64(by + ky)
+                    for kx in range(kx0, kx1):
+                        v = x[uy, np.uint64(bx + kx), c]
+                        if v > m:
+                            m = v
+                if m < act_min:
+                    m = act_min
+                if m > act_max:
+                    m = act_max
+                out[oy, ox, c] = m
     return 0
 
 

@@ -338,9 +338,9 @@ def _warmup() -> None:
     out = np.zeros((1, 2, 4), np.int8)
     m = np.full(4, 1 << 30, np.int32)
     s = np.full(4, -3, np.int32)
-    _convolve_s4(x, wp, np.zeros(w.shape, np.int8), np.zeros(0, np.int32), out,
-                 np.zeros(col_length(kh, kw_, cpg), np.int16), 3, -2, m, s, 1, 1, 0, 0, 1, 1,
-                 -128, 127, 0)
+    col = np.zeros(col_length(kh, kw_, cpg, cout, 2, x.shape[2] // cpg), np.int16)
+    _convolve_s4(x, wp, np.zeros(w.shape, np.int8), np.zeros(0, np.int32), out, col, 3, -2, m, s,
+                 1, 1, 0, 0, 1, 1, -128, 127, 0)
     _depthwise_conv_s4(x, pack_s4(np.zeros(2 * 2 * 4, np.int8)), np.zeros((2, 2, 4), np.int8),
                        np.zeros(0, np.int32), out, np.zeros(4, np.int32), 1, 3, -2, m, s, 1, 1,
                        0, 0, 1, 1, -128, 127, 0)

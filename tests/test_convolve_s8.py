@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from edgesed.errors import ConfigError, ShapeError
 from edgesed.testing import assert_bit_exact, int_arrays, q7_arrays
 from kernels.convolve_s8 import (
+    ROW_PATH_DEPTH,
     conv_output_size,
     convolve_s8,
     convolve_s8_buffer_size,
@@ -47,9 +48,10 @@ def biases(draw, n):
 
 
 @st.composite
-def conv_cases(draw, max_hw=9):
-    groups = draw(st.integers(1, 3))
-    cpg = draw(st.integers(1, 4))
+def conv_cases(draw, max_hw=9, shallow=False):
+    """Convolution geometries; ``shallow``: one group and few taps (the body's row path)."""
+    groups = 1 if shallow else draw(st.integers(1, 3))
+    cpg = draw(st.integers(1, 1 if shallow else 4))
     opg = draw(st.integers(1, 4))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     sy, sx = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -69,8 +71,8 @@ def conv_cases(draw, max_hw=9):
                 out_hw=(oh, ow), cout=cout)
 
 
-@given(case=conv_cases(), data=st.data(), io=input_offsets, oo=output_offsets,
-       act=act_ranges(), sr=st.booleans())
+@given(case=st.one_of(conv_cases(), conv_cases(max_hw=20, shallow=True)), data=st.data(),
+       io=input_offsets, oo=output_offsets, act=act_ranges(), sr=st.booleans())
 def test_convolve_s8_matches_naive_reference(case, data, io, oo, act, sr):
     cout = case["cout"]
     m, s = data.draw(requant_arrays(cout))
@@ -84,6 +86,9 @@ def test_convolve_s8_matches_naive_reference(case, data, io, oo, act, sr):
     ref = conv_ref(case["x"], case["w"], b, io, oo, m, s, case["stride"], case["padding"],
                    case["dilation"], act[0], act[1], case["out_hw"], sr)
     event(f"saturated: {bool(np.any((got == act[0]) | (got == act[1])))}")
+    cout_, kh, kw, cpg = case["w"].shape
+    event("path: " + ("rows" if case["groups"] == 1 and kh * kw * cpg < ROW_PATH_DEPTH
+                      else "im2col"))
     assert_bit_exact(got, ref)
 
 
