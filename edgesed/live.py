@@ -96,13 +96,23 @@ class TerminalView:
         self.out.flush()
 
 
+def _split(s: dict) -> str:
+    """`` (network X + frontend Y ms on T)`` when the frontend runs on another device."""
+    where = s.get("frontend_target")
+    if not where or where == s["target"]:
+        return ""
+    return (f" (network {s['network_ms_per_frame']:.1f} ms + frontend "
+            f"{s['frontend_ms_per_frame']:.1f} ms costed on {where})")
+
+
 def format_summary(s: dict) -> str:
     """One paragraph from a :func:`drive` summary."""
     rtf = s.get("realtime_factor")
     lines = [f"{'interrupted: ' if s.get('interrupted') else ''}{s['audio_s']:.2f} s of audio, "
              f"{s['frames']} frames, {s['events']} events ({s['mode']}, hop {s['hop_ms']} ms, "
              f"{s['frontend']} frontend)",
-             f"target {s['target']}: {s['target_ms_per_frame']:.1f} ms per frame, RAM "
+             f"target {s['target']}: {s['target_ms_per_frame']:.1f} ms per frame"
+             + _split(s) + ", RAM "
              f"{s['total_ram_bytes']:,} B (arena {s['ram_peak_bytes']:,} + frontend "
              f"{s['total_ram_bytes'] - s['ram_peak_bytes']:,}); emulator {s['host_s']:.2f} s "
              "on the host"

@@ -258,7 +258,9 @@ class Stream:
         t = self.target
         busy = c["total_ms"] + fe_ms
         total_uj = t.run_power_mw * busy + t.idle_power_mw * max(self.hop_ms - busy, 0.0)
-        if ne16:    # network energy from the GAP9 model; the frontend's on ``target`` (busy only)
+        if ne16:    # network energy from the GAP9 model; the frontend's on ``target`` (busy only:
+            # edgesed has no cycle model of GAP9's fabric controller, so the frontend stays costed
+            # on the stream's target, named in the report)
             total_uj = c["power"]["energy_per_frame_uj"] + t.run_power_mw * fe_ms
         return {
             "model": self.graph.name, "target": c["target"]["name"],
@@ -270,7 +272,8 @@ class Stream:
             "fits": c["memory"]["fits"],
             "layers": [{"name": l["name"], "ops": l["ops"], "cycles": l["cycles"], "ms": l["ms"]}
                        for l in c["layers"]],
-            "frontend": {"kind": self.frontend_kind, "hops": hops, "cycles": fe_cycles,
+            "frontend": {"kind": self.frontend_kind, "target": self.target.name, "hops": hops,
+                         "cycles": fe_cycles,
                          "ms": fe_ms, "ops": fe["ops"] * hops, "ram_bytes": fe["ram_bytes"],
                          "flash_bytes": fe["flash_bytes"],
                          "per_hop": {"cycles": fe["cycles"], "ops": fe["ops"],
@@ -417,6 +420,9 @@ class Stream:
             "resets": self.resets, "host_s": self.host_s,
             "realtime_factor": audio_s / self.host_s if self.host_s > 0 else None,
             "target_ms_per_frame": self.report["total_ms"],
+            "network_ms_per_frame": self.report["ms"],
+            "frontend_ms_per_frame": self.report["frontend"]["ms"],
+            "frontend_target": self.report["frontend"]["target"],
             "ram_peak_bytes": self.report["ram_peak_bytes"],
             "total_ram_bytes": self.report["total_ram_bytes"],
         }
