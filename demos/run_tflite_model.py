@@ -24,6 +24,7 @@ import numpy as np
 
 from edgesed import models_s8
 from edgesed.engine import Engine
+from edgesed.errors import ConfigError
 from edgesed.planner import get_planner
 from edgesed.report import build_report, format_table
 from edgesed.tflite.exporter import save_tflite
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         print(f"\nedgesed {ours.tolist()}\nTFLM    {theirs.reshape(-1).tolist()}\n"
               f"-> {'the same bits' if same else 'DIFFERENT bits'} as the tflite-micro "
               "interpreter")
-    except Exception as err:   # tflite-micro is a dev extra
+    except ConfigError as err:   # tflite-micro is a dev extra: run_tflm says how to add it
         print(f"\n(tflite-micro not available to compare: {err})")
 
     if tuple(graph.input.shape[:2]) != (96, 64):
