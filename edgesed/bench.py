@@ -27,13 +27,42 @@ import numpy as np
 
 from edgesed.graph import Graph
 
-__all__ = ["time_engine", "cold_start", "run_bench", "format_bench"]
+__all__ = ["timed", "time_engine", "cold_start", "run_bench", "format_bench"]
 
 
-def _stats(ns: np.ndarray) -> dict:
+def timed(invoke, warmup: int, repeat: int, set_input=None) -> dict:
+    """Median/min/p90 ms of ``invoke()`` wall time over ``repeat`` calls after ``warmup``.
+
+    ``set_input()``, if given, runs before every call, off the clock (interpreters may reuse an
+    input's memory once it has been read). The garbage collector is off while timing, so a
+    collection cannot land inside a timed call. Returns ``median_ms``, ``min_ms``, ``p90_ms``,
+    ``runs`` and ``warmup``; shared by :func:`time_engine` and the reference interpreters'
+    timers (:mod:`edgesed.tflite.timing`, :mod:`edgesed.tflite_twin`).
+    """
+    from edgesed.errors import ConfigError
+
+    if warmup < 0 or repeat < 1:
+        raise ConfigError(f"warmup={warmup!r} must be >= 0 and repeat={repeat!r} >= 1")
+    for _ in range(warmup):
+        if set_input is not None:
+            set_input()
+        invoke()
+    ns = np.empty(repeat, np.int64)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(repeat):
+            if set_input is not None:
+                set_input()
+            t0 = time.perf_counter_ns()
+            invoke()
+            ns[i] = time.perf_counter_ns() - t0
+    finally:
+        if was:
+            gc.enable()
     ms = ns / 1e6
     return {"median_ms": float(np.median(ms)), "min_ms": float(ms.min()),
-            "p90_ms": float(np.percentile(ms, 90)), "runs": int(ms.size)}
+            "p90_ms": float(np.percentile(ms, 90)), "runs": int(repeat), "warmup": int(warmup)}
 
 
 def time_engine(graph: Graph, repeat: int = 2000, warmup: int = 50, seed: int = 0) -> dict:
@@ -42,20 +71,7 @@ def time_engine(graph: Graph, repeat: int = 2000, warmup: int = 50, seed: int = 
 
     engine = Engine(graph)
     x = np.random.default_rng(seed).integers(-128, 128, graph.input.shape, dtype=np.int8)
-    for _ in range(warmup):
-        engine.run(x)
-    ns = np.empty(repeat, dtype=np.int64)
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(repeat):
-            t0 = time.perf_counter_ns()
-            engine.run(x)
-            ns[i] = time.perf_counter_ns() - t0
-    finally:
-        if gc_was:
-            gc.enable()
-    return _stats(ns)
+    return timed(lambda: engine.run(x), warmup, repeat)
 
 
 _COLD = """

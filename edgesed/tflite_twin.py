@@ -15,13 +15,13 @@ The interpreters are imported lazily; if one is missing, a :class:`ConfigError` 
 """
 from __future__ import annotations
 
-import gc
 import importlib
 import time
 from importlib import metadata
 
 import numpy as np
 
+from edgesed.bench import timed
 from edgesed.errors import ConfigError, ShapeError
 from edgesed.tflite.builder import ModelBuilder
 
@@ -208,31 +208,6 @@ def _check_inputs(input, h):
     return arrays
 
 
-def _timed(set_inputs, invoke, warmup: int, repeat: int) -> dict:
-    """Median/min/p90 of ``invoke()`` wall time. Inputs are set before every call, off the clock:
-    both runtimes may reuse an input's memory for later tensors once it has been read."""
-    if warmup < 0 or repeat < 1:
-        raise ConfigError(f"warmup={warmup!r} must be >= 0 and repeat={repeat!r} >= 1")
-    for _ in range(warmup):
-        set_inputs()
-        invoke()
-    ns = np.empty(repeat, np.int64)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()                       # keep a collection from landing inside a timed invoke
-    try:
-        for i in range(repeat):
-            set_inputs()
-            t0 = time.perf_counter_ns()
-            invoke()
-            ns[i] = time.perf_counter_ns() - t0
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    ms = ns / 1e6
-    return {"median_ms": float(np.median(ms)), "min_ms": float(ms.min()),
-            "p90_ms": float(np.percentile(ms, 90)), "runs": repeat, "warmup": warmup}
-
-
 def time_tflite_micro(model_bytes: bytes, input, h, warmup: int = 10, repeat: int = 100) -> dict:
     """Time ``invoke()`` of the TFLM Python interpreter (default arena, reference kernels).
 
@@ -248,7 +223,7 @@ def time_tflite_micro(model_bytes: bytes, input, h, warmup: int = 10, repeat: in
         interp.set_input(x, 0)
         interp.set_input(h, 1)
 
-    result = _timed(set_inputs, interp.invoke, warmup, repeat)
+    result = timed(interp.invoke, warmup, repeat, set_input=set_inputs)
     result.update(runtime=f"tflite-micro {tflm.__version__}",
                   logits=np.array(interp.get_output(0)), h_next=np.array(interp.get_output(1)))
     return result
@@ -290,7 +265,7 @@ def time_litert(model_bytes: bytes, input, h, warmup: int = 10, repeat: int = 10
         interp.set_tensor(ids["input"], x)
         interp.set_tensor(ids["h"], h)
 
-    result = _timed(set_inputs, interp.invoke, warmup, repeat)
+    result = timed(interp.invoke, warmup, repeat, set_input=set_inputs)
     result.update(runtime=f"ai-edge-litert {metadata.version('ai-edge-litert')}, 1 thread",
                   delegate=f"XNNPACK: {len(parts)} partition(s)"
                            + (", whole graph" if whole else ", part of the graph"),

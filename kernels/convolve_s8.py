@@ -301,7 +301,7 @@ def prepare_convolve(x, w_shape, bias, input_offset, output_offset, multiplier, 
     output_offset, mult, shift, sy, sx, py, px, dy, dx, act_min, act_max, single_rounding)``.
     Shared by :func:`convolve_s8` and :func:`kernels.s4.convolve_s4`."""
     x = check_array("x", x, np.int8, ndim=3)
-    in_h, in_w, in_c = x.shape
+    in_c = x.shape[2]
     cout, kh, kw, cpg = (int(v) for v in w_shape)
     groups = check_int("groups", groups)
     if groups < 1 or cpg * groups != in_c or cout % groups:
@@ -312,20 +312,28 @@ def prepare_convolve(x, w_shape, bias, input_offset, output_offset, multiplier, 
     io, oo, lo, hi, _ = check_offsets_act(input_offset, output_offset, act_min, act_max)
     mult, sh = check_requant(multiplier, shift, cout)
     b = _bias_array(bias, cout)
-    if out is None:
-        oh = conv_output_size(in_h, kh, sy, py, dy)
-        ow = conv_output_size(in_w, kw, sx, px, dx)
-        if oh < 1 or ow < 1:
-            raise ShapeError(f"x.shape={x.shape} is too small for a {kh}x{kw} kernel with "
-                             f"dilation {(dy, dx)} and padding {(py, px)}: output {oh}x{ow}")
-        out = np.zeros((oh, ow, cout), dtype=np.int8)
-    else:
-        out = check_array("out", out, np.int8, ndim=3, writable=True)
-        if out.shape[2] != cout:
-            raise ShapeError(f"out.shape={out.shape} must have Cout={cout} channels")
+    out = conv_out_array(out, x.shape, kh, kw, cout, (sy, sx), (py, px), (dy, dx))
     scratch = _scratch(scratch, col_length(kh, kw, cpg, cout, out.shape[1], groups))
     return (x, b, out, scratch, io, oo, mult, sh, sy, sx, py, px, dy, dx, lo, hi,
             int(bool(single_rounding)))
+
+
+def conv_out_array(out, x_shape, kh, kw, cout, stride, padding, dilation) -> np.ndarray:
+    """The int8 (OH, OW, Cout) output of a convolution-like window: ``out`` checked (its
+    size sets OH/OW, as TFLM's implicit bottom/right padding does), or a new array of the
+    symmetric-padding size. Shared by the convolution and depthwise wrappers."""
+    if out is not None:
+        out = check_array("out", out, np.int8, ndim=3, writable=True)
+        if out.shape[2] != cout:
+            raise ShapeError(f"out.shape={out.shape} must have Cout={cout} channels")
+        return out
+    (sy, sx), (py, px), (dy, dx) = stride, padding, dilation
+    oh = conv_output_size(x_shape[0], kh, sy, py, dy)
+    ow = conv_output_size(x_shape[1], kw, sx, px, dx)
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"x.shape={tuple(x_shape)} is too small for a {kh}x{kw} kernel with "
+                         f"dilation {(dy, dx)} and padding {(py, px)}: output {oh}x{ow}")
+    return np.zeros((oh, ow, cout), dtype=np.int8)
 
 
 def _geometry(stride, padding, dilation):

@@ -30,7 +30,7 @@ import numpy as np
 
 from edgesed.errors import ShapeError
 from kernels.checks import check_array, check_int
-from kernels.convolve_s8 import _backend, _bias_array, _geometry, conv_output_size
+from kernels.convolve_s8 import _backend, _bias_array, _geometry, conv_out_array
 from kernels.requantize_s8 import check_offsets_act, check_requant, output_stage
 
 __all__ = ["depthwise_conv_s8", "depthwise_conv_wrapper_s8_buffer_size", "prepare_depthwise"]
@@ -164,7 +164,7 @@ def prepare_depthwise(x, w_shape, bias, ch_mult, input_offset, output_offset, mu
     :func:`kernels.s4.depthwise_conv_s4`."""
     x = check_array("x", x, np.int8, ndim=3)
     ch_mult = check_int("ch_mult", ch_mult)
-    in_h, in_w, in_c = x.shape
+    in_c = x.shape[2]
     kh, kw, cout = (int(v) for v in w_shape)
     if ch_mult < 1 or cout != in_c * ch_mult:
         raise ShapeError(f"w.shape={tuple(w_shape)} must be (KH, KW, Cin * ch_mult) = "
@@ -174,17 +174,7 @@ def prepare_depthwise(x, w_shape, bias, ch_mult, input_offset, output_offset, mu
     io, oo, lo, hi, _ = check_offsets_act(input_offset, output_offset, act_min, act_max)
     mult, sh = check_requant(multiplier, shift, cout)
     b = _bias_array(bias, cout)
-    if out is None:
-        oh = conv_output_size(in_h, kh, sy, py, dy)
-        ow = conv_output_size(in_w, kw, sx, px, dx)
-        if oh < 1 or ow < 1:
-            raise ShapeError(f"x.shape={x.shape} is too small for a {kh}x{kw} kernel with "
-                             f"dilation {(dy, dx)} and padding {(py, px)}: output {oh}x{ow}")
-        out = np.zeros((oh, ow, cout), dtype=np.int8)
-    else:
-        out = check_array("out", out, np.int8, ndim=3, writable=True)
-        if out.shape[2] != cout:
-            raise ShapeError(f"out.shape={out.shape} must have Cout={cout} channels")
+    out = conv_out_array(out, x.shape, kh, kw, cout, (sy, sx), (py, px), (dy, dx))
     if scratch is None:
         scratch = np.zeros(cout, dtype=np.int32)
     else:

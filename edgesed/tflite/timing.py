@@ -9,43 +9,19 @@ The reference side of ``edgesed bench`` for int8 graphs: the graph is exported w
 
 Both return ``median_ms``, ``min_ms``, ``p90_ms``, ``runs``, ``warmup``, ``runtime`` and
 ``output`` (the int8 output of the last invoke, so a caller can check it against edgesed's).
-Inputs are set before every invoke, off the clock; the garbage collector is off while timing.
+Inputs are set before every invoke, off the clock (:func:`edgesed.bench.timed`).
 """
 from __future__ import annotations
 
-import gc
 import importlib
-import time
 from importlib import metadata
 
 import numpy as np
 
+from edgesed.bench import timed
 from edgesed.errors import ConfigError
 
 __all__ = ["time_tflite_micro", "time_litert"]
-
-
-def _timed(set_input, invoke, warmup: int, repeat: int) -> dict:
-    if warmup < 0 or repeat < 1:
-        raise ConfigError(f"warmup={warmup!r} must be >= 0 and repeat={repeat!r} >= 1")
-    for _ in range(warmup):
-        set_input()
-        invoke()
-    ns = np.empty(repeat, np.int64)
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        for i in range(repeat):
-            set_input()
-            t0 = time.perf_counter_ns()
-            invoke()
-            ns[i] = time.perf_counter_ns() - t0
-    finally:
-        if was:
-            gc.enable()
-    ms = ns / 1e6
-    return {"median_ms": float(np.median(ms)), "min_ms": float(ms.min()),
-            "p90_ms": float(np.percentile(ms, 90)), "runs": int(repeat), "warmup": int(warmup)}
 
 
 def _import(module: str, package: str):
@@ -64,7 +40,7 @@ def time_tflite_micro(model_bytes: bytes, x: np.ndarray, warmup: int = 5,
     interp = tflm.runtime.Interpreter.from_bytes(bytes(model_bytes))
     shape = tuple(int(s) for s in interp.get_input_details(0)["shape"])
     x = np.ascontiguousarray(np.asarray(x, np.int8).reshape(shape))
-    result = _timed(lambda: interp.set_input(x, 0), interp.invoke, warmup, repeat)
+    result = timed(interp.invoke, warmup, repeat, set_input=lambda: interp.set_input(x, 0))
     result.update(runtime=f"tflite-micro {tflm.__version__}",
                   output=np.array(interp.get_output(0), copy=True))
     return result
@@ -79,7 +55,8 @@ def time_litert(model_bytes: bytes, x: np.ndarray, warmup: int = 20, repeat: int
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     x = np.ascontiguousarray(np.asarray(x, np.int8).reshape(tuple(inp["shape"])))
-    result = _timed(lambda: interp.set_tensor(inp["index"], x), interp.invoke, warmup, repeat)
+    result = timed(interp.invoke, warmup, repeat,
+                   set_input=lambda: interp.set_tensor(inp["index"], x))
     result.update(runtime=f"ai-edge-litert {metadata.version('ai-edge-litert')}, 1 thread",
                   output=np.array(interp.get_tensor(out["index"]), copy=True))
     return result
