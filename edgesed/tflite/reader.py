@@ -269,8 +269,8 @@ def read_tflite(data, *, allow_float: bool = False) -> TfliteModel:
         opname = sch.opcode_name(max(code.builtinCode, code.deprecatedBuiltinCode))
         custom = None
         if opname == "CUSTOM":
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) \
-                else str(code.customCode)
+            custom = code.customCode.decode("utf-8", "replace") \
+                if isinstance(code.customCode, bytes) else str(code.customCode)
             opname = f"CUSTOM:{custom}"
         ins = tuple(int(i) for i in (op.inputs if op.inputs is not None else ()))
         outs = tuple(int(i) for i in (op.outputs if op.outputs is not None else ()))
