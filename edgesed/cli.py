@@ -62,16 +62,14 @@ def _cmd_report(args) -> int:
     text = format_table(report)
     from edgesed.graph_ne16 import is_ne16
 
-    if args.target or is_ne16(graph):
+    ne16 = is_ne16(graph)            # NE16 layers are costed on GAP9 whatever --target says
+    if args.target or ne16:
         from edgesed.costs import format_costs, frame_costs
         from edgesed.targets import check_fits, resolve_target
 
-        if is_ne16(graph):                   # NE16 layers run on GAP9 whatever --target says
-            target = "gap9"
-        else:
-            target = resolve_target(args.target)
-            check_fits(graph, plan, target)
-        costs = frame_costs(graph, target, plan)
+        if not ne16:
+            check_fits(graph, plan, resolve_target(args.target))
+        costs = frame_costs(graph, args.target, plan)
         report["costs"] = costs
         text += "\n\n" + format_costs(costs)
     print(json.dumps(report, indent=2, default=_jsonable) if args.json else text)

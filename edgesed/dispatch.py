@@ -27,7 +27,7 @@ from edgesed.graph import (Activation, ConvKernel, DenseKernel, Graph, Node, Op,
 from kernels import activations_q7, convolve_q7, fully_connected_q7, gru_q7, pool_q7, rnn_q7
 
 __all__ = ["KernelCall", "conv_choice", "c_function", "scratch_bytes", "state_bytes",
-           "state_dtype", "bind", "rom_weights"]
+           "state_dtype", "state_views", "state_reset", "bind", "rom_weights"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,23 @@ def state_dtype(node: Node) -> np.dtype:
     if node.op in NE16_OPS:
         return dispatch_ne16.state_dtype(node)
     return np.dtype(np.int16) if node.op is Op.GRU else np.dtype(np.int8)
+
+
+def state_views(graph: Graph, node: Node, state: np.ndarray) -> dict[str, np.ndarray]:
+    """The named views of a node's state as :attr:`Engine.state <edgesed.engine.Engine.state>`
+    shows them: ``{layer: state}`` (in :func:`state_dtype`), or an int8 LSTM's
+    ``"<layer>.cell"``/``"<layer>.hidden"`` pair (:func:`edgesed.dispatch_s8.state_views`)."""
+    if node.op is Op.LSTM_S8:
+        return dispatch_s8.state_views(graph, node, state)
+    return {node.name: state}
+
+
+def state_reset(graph: Graph, node: Node) -> dict[str, int]:
+    """What each of :func:`state_views` holds after a reset: 0, except an int8 LSTM's hidden
+    state, which starts at its zero point as TFLM resets it."""
+    if node.op is Op.LSTM_S8:
+        return dispatch_s8.state_reset(graph, node)
+    return {node.name: 0}
 
 
 def _pool_path(node: Node):

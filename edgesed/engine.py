@@ -13,7 +13,7 @@ with :attr:`~Engine.state` and set it with :meth:`~Engine.set_state` (stream wit
 state). The RNN's state is int8 (q7); the GRU's is int16 (Q0.15) and is seen through an int16
 view of its ``2 * units`` arena bytes (native byte order, as on the little-endian device).
 The int8 LSTM's state is two views of its bytes, ``"<layer>.cell"`` (int16) and
-``"<layer>.hidden"`` (int8) (:func:`edgesed.dispatch_s8.state_views`); it starts, and resets,
+``"<layer>.hidden"`` (int8) (:func:`edgesed.dispatch.state_views`); it starts, and resets,
 as TFLM resets its variable tensors: hidden at its zero point, cell 0. Every other state resets
 to 0.
 """
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesed import dispatch, dispatch_s8
+from edgesed import dispatch
 from edgesed.errors import ArenaOverflowError, ShapeError
-from edgesed.graph import Graph, Op, validate
+from edgesed.graph import Graph, validate
 from edgesed.planner import PingPongPlanner, Plan, Span
 from kernels.rounding import Rounding, check_rounding
 
@@ -87,12 +87,8 @@ class Engine:
                             f"state span {step.state.name!r} holds {step.state.size} bytes, not "
                             f"a whole number of {dtype} elements for layer {node.name!r}")
                     state = state.view(dtype)
-                if node.op is Op.LSTM_S8:
-                    self._state_views.update(dispatch_s8.state_views(graph, node, state))
-                    self._state_reset.update(dispatch_s8.state_reset(graph, node))
-                else:
-                    self._state_views[node.name] = state
-                    self._state_reset[node.name] = 0
+                self._state_views.update(dispatch.state_views(graph, node, state))
+                self._state_reset.update(dispatch.state_reset(graph, node))
             weights = dispatch.rom_weights(graph, node)
             calls = dispatch.bind(graph, node, x, y, scratch, state, weights, int(self.rounding))
             self._steps.append((node.name, y, calls))

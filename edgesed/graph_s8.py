@@ -50,8 +50,8 @@ from edgesed.op import S8_OPS, WEIGHTED_S8_OPS, Op
 
 __all__ = ["AffineQ", "ConvS8Args", "DepthwiseS8Args", "DenseS8Args", "PoolS8Args",
            "SoftmaxS8Args", "ReshapeArgs", "LstmS8Args", "S8_OPS", "WEIGHTED_S8_OPS",
-           "effective_hw", "infer_shape", "param_shapes", "validate_node", "requant_params",
-           "act_range", "lstm_params"]
+           "effective_hw", "same_padding", "infer_shape", "param_shapes", "validate_node",
+           "requant_params", "act_range", "lstm_params"]
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -177,6 +177,14 @@ class LstmS8Args:
 def effective_hw(kernel, dilation) -> tuple[int, int]:
     """The dilated kernel's extent: ``dilation * (kernel - 1) + 1`` per axis."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+
+def same_padding(in_hw, kernel, stride, dilation=(1, 1)):
+    """TFLM ``ComputePaddingHeightWidth`` for SAME: (out_hw, pad (top, left), extra (b-t, r-l))."""
+    eff = effective_hw(kernel, dilation)
+    out = tuple(-(-i // s) for i, s in zip(in_hw, stride))
+    total = tuple(max((o - 1) * s + e - i, 0) for o, s, e, i in zip(out, stride, eff, in_hw))
+    return out, tuple(t // 2 for t in total), tuple(t % 2 for t in total)
 
 
 def _window_out(node, in_hw, kernel, dilation=(1, 1)) -> tuple[int, int]:

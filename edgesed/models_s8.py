@@ -40,7 +40,8 @@ import numpy as np
 from edgesed.errors import ConfigError
 from edgesed.graph import Graph, Node, Op, TensorSpec, validate
 from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, LstmS8Args,
-                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range, effective_hw)
+                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range, effective_hw,
+                              same_padding)
 
 __all__ = ["LayerF", "build_s8", "quantize_float", "same_padding", "available", "MODELS",
            "forward_float", "lstm_float"]
@@ -66,14 +67,6 @@ class LayerF:
     ch_mult: int = 1
     relu: bool = False
     extra: dict = field(default_factory=dict)
-
-
-def same_padding(in_hw, kernel, stride, dilation=(1, 1)):
-    """TFLM ``ComputePaddingHeightWidth`` for SAME: (out_hw, pad (top, left), extra (b-t, r-l))."""
-    eff = effective_hw(kernel, dilation)
-    out = tuple(-(-i // s) for i, s in zip(in_hw, stride))
-    total = tuple(max((o - 1) * s + e - i, 0) for o, s, e, i in zip(out, stride, eff, in_hw))
-    return out, tuple(t // 2 for t in total), tuple(t % 2 for t in total)
 
 
 def _geometry(layer: LayerF, in_hw):

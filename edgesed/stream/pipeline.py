@@ -245,12 +245,8 @@ class Stream:
         from edgesed.costs import frame_costs
         from edgesed.graph_ne16 import is_ne16
 
-        ne16 = is_ne16(self.graph)     # NE16 graph: GAP9 costs (edgesed.dispatch_ne16)
-        if ne16:
-            from edgesed.dispatch_ne16 import frame_costs as ne16_costs
-            c = ne16_costs(self.graph, self.plan, frame_ms=float(self.hop_ms))
-        else:
-            c = frame_costs(self.graph, self.target, self.plan, frame_ms=float(self.hop_ms))
+        ne16 = is_ne16(self.graph)     # NE16 graph: frame_costs gives GAP9 costs
+        c = frame_costs(self.graph, self.target, self.plan, frame_ms=float(self.hop_ms))
         hops = self.hop_ms // 10
         fe = self.frontend.frame_costs(self.target)
         fe_cycles = float(fe["cycles"]) * hops

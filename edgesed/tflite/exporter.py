@@ -19,7 +19,7 @@ edgesed op          TFLite operator         notes
 ==================  ======================  ================================================
 
 Every activation gets a leading batch dimension of 1. Padding must be what TFLite can say:
-VALID (none) or SAME (:func:`edgesed.models_s8.same_padding` of the layer's geometry); a fused
+VALID (none) or SAME (:func:`edgesed.graph_s8.same_padding` of the layer's geometry); a fused
 activation must be NONE, RELU, RELU6 or RELU_N1_TO_1 as TFLM derives them from the output
 format. 4-bit layers are written with int4 filters (packed two per byte). Anything else is
 refused with the layer named.
@@ -32,7 +32,7 @@ import numpy as np
 
 from edgesed.errors import ConfigError
 from edgesed.graph import Graph, Op, validate
-from edgesed.graph_s8 import S8_OPS, act_range
+from edgesed.graph_s8 import S8_OPS, act_range, same_padding
 from edgesed.tflite.builder import ModelBuilder
 
 __all__ = ["to_tflite", "save_tflite"]
@@ -54,8 +54,6 @@ def _activation(node) -> str:
 
 
 def _padding(graph: Graph, node) -> str:
-    from edgesed.models_s8 import same_padding
-
     a = node.args
     if a.padding == (0, 0) and a.pad_extra == (0, 0):
         return "VALID"

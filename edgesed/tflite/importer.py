@@ -37,7 +37,8 @@ import numpy as np
 from edgesed.errors import ModelFormatError
 from edgesed.graph import Graph, Node, Op, TensorSpec, validate
 from edgesed.graph_s8 import (AffineQ, ConvS8Args, DenseS8Args, DepthwiseS8Args, LstmS8Args,
-                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range)
+                              PoolS8Args, ReshapeArgs, SoftmaxS8Args, act_range,
+                              same_padding)
 from edgesed.tflite.reader import read_tflite, unsupported_ops
 
 __all__ = ["import_tflite", "SUPPORTED_OPS"]
@@ -68,8 +69,6 @@ def _spec(t, what: str) -> TensorSpec:
 
 
 def _window(op, in_hw, kernel, dilation=(1, 1)):
-    from edgesed.models_s8 import same_padding
-
     o = op.options
     stride = (int(o.get("stride_h", 1)), int(o.get("stride_w", 1)))
     if o.get("padding", "SAME") == "SAME":
